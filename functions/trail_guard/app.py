@@ -1,0 +1,18 @@
+"""Trail guard: CreateTrail, UpdateTrail, StopLogging and DeleteTrail events from anywhere in the organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from trailguard.observability import logger, metrics, tracer
+from trailguard.runtime import run
+from trailguard.trail_guard import handle_trail_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run(event, context, handle_trail_event)

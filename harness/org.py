@@ -1,0 +1,202 @@
+"""A simulated organization on moto: the accounts, the central key, bucket and topic, and the trails.
+
+Used by the integration tests and by `make demo` alike, so that the demo takes the production path:
+events from events/ are routed through template.yaml to the real handlers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+PLACEHOLDER_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+MANAGEMENT = "111111111111"
+CENTRAL = "222222222222"
+MEMBER_A = "333333333333"
+MEMBER_B = "012345678901"
+OUTSIDER = "999999999999"
+ORG_ID = "o-a1b2c3d4e5"
+HOME = "eu-west-1"
+OTHER = "us-east-1"
+BUCKET = f"trailguard-central-logs-{CENTRAL}"
+FUNCTION_ROLE = "TrailGuardFunctionRole"
+
+
+def central_key_policy(key_account: str, trail_accounts: list[str]) -> dict[str, Any]:
+    """The key policy the simulated organization starts with (what `trailguard policy key` prints)."""
+    from trailguard.policy import key_policy
+
+    return key_policy(key_account=key_account, management_account=MANAGEMENT, org_id=ORG_ID,
+                      trail_accounts=[account for account in trail_accounts if account != MANAGEMENT])
+
+
+def central_bucket_policy(trail_accounts: list[str]) -> dict[str, Any]:
+    from trailguard.policy import bucket_policy
+
+    return bucket_policy(bucket=BUCKET, trail_accounts=[a for a in trail_accounts if a != MANAGEMENT],
+                         management_account=MANAGEMENT, org_id=ORG_ID)
+
+
+def assumed_session(account: str, role: str = "OrganizationAccountAccessRole", region: str = HOME) -> boto3.Session:
+    """Credentials of `account` (moto lets any role be assumed; its state is per account)."""
+    credentials = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="simulation"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+@dataclass
+class SimulatedOrg:
+    key_arn: str
+    topic_arn: str
+    queue_url: str
+    sessions: dict[str, boto3.Session] = field(default_factory=dict)
+    management: str = MANAGEMENT
+    central: str = CENTRAL
+    members: tuple[str, ...] = (MEMBER_A, MEMBER_B)
+    org_id: str = ORG_ID
+    bucket: str = BUCKET
+
+    @property
+    def key_id(self) -> str:
+        return self.key_arn.rsplit("/", 1)[1]
+
+    @property
+    def accounts(self) -> list[str]:
+        return [self.management, self.central, *self.members]
+
+    def session(self, account: str) -> boto3.Session:
+        if account not in self.sessions:
+            self.sessions[account] = assumed_session(account)
+        return self.sessions[account]
+
+    def client(self, service: str, account: str, region: str = HOME) -> Any:
+        return self.session(account).client(service, region_name=region)
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The functions' configuration, as template.yaml sets it."""
+        env = {
+            "TRAILGUARD_CENTRAL_KEY_ARN": self.key_arn,
+            "TRAILGUARD_LOG_BUCKET": self.bucket,
+            "TRAILGUARD_TOPIC_ARN": self.topic_arn,
+            "TRAILGUARD_MODE": "remediate",
+            "TRAILGUARD_REMEDIATION_ROLE_NAME": "TrailGuardRemediation",
+            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID": self.management,
+            "TRAILGUARD_ORG_ID": self.org_id,
+            "TRAILGUARD_EXEMPT_TAG": "trailguard:exempt",
+            "TRAILGUARD_REPAIR_POLICIES": "false",
+            "TRAILGUARD_IDEMPOTENCY_TABLE": "",
+            "TRAILGUARD_ACCOUNTS": ",".join(self.accounts),
+            "TRAILGUARD_REGIONS": f"{HOME},{OTHER}",
+        }
+        env.update(overrides)
+        return env
+
+    def function_credentials(self) -> dict[str, str]:
+        """Environment credentials of the functions' own role in the central account."""
+        credentials = boto3.client("sts", region_name=HOME).assume_role(
+            RoleArn=f"arn:aws:iam::{self.central}:role/{FUNCTION_ROLE}", RoleSessionName="trailguard-function"
+        )["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
+    def create_trail(self, account: str, name: str, region: str = HOME, *, key: str | None = "central",
+                     logging: bool = True, validation: bool = True, multi_region: bool = True,
+                     organization: bool = False, bucket: str | None = None,
+                     tags: dict[str, str] | None = None) -> str:
+        """A trail as a member (or the management account) would create it; `key="central"` is compliant."""
+        cloudtrail = self.client("cloudtrail", account, region)
+        arguments: dict[str, Any] = {
+            "Name": name,
+            "S3BucketName": bucket or self.bucket,
+            "IsMultiRegionTrail": multi_region,
+            "EnableLogFileValidation": validation,
+            "IsOrganizationTrail": organization,
+        }
+        if key is not None:
+            arguments["KmsKeyId"] = self.key_arn if key == "central" else key
+        if tags:
+            arguments["TagsList"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+        arn = str(cloudtrail.create_trail(**arguments)["TrailARN"])
+        if logging:
+            cloudtrail.start_logging(Name=arn)
+        return arn
+
+    def trail(self, arn: str) -> dict[str, Any]:
+        """GetTrail and GetTrailStatus merged, read with the owner's credentials in the home region."""
+        parts = arn.split(":")
+        cloudtrail = self.client("cloudtrail", parts[4], parts[3])
+        trail = dict(cloudtrail.get_trail(Name=arn)["Trail"])
+        trail["IsLogging"] = cloudtrail.get_trail_status(Name=arn)["IsLogging"]
+        return trail
+
+    def findings(self) -> list[dict[str, Any]]:
+        """Drain the SQS queue subscribed to the findings topic: subject, message and attributes of each."""
+        sqs = self.client("sqs", self.central)
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                received.append({
+                    "subject": envelope.get("Subject"),
+                    "message": json.loads(envelope["Message"]),
+                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                })
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def event(self, name: str) -> dict[str, Any]:
+        """A sample from events/, with the placeholder central key id replaced by the simulated key's id."""
+        text = (EVENTS / name).read_text()
+        return dict(json.loads(text.replace(PLACEHOLDER_KEY_ID, self.key_id)))
+
+
+def build_org() -> SimulatedOrg:
+    """Create the central key, bucket and findings topic (with a queue to read it) in the central account.
+
+    Call inside an active moto mock. The key and bucket policies are the ones the policy tool prints.
+    """
+    central = assumed_session(CENTRAL)
+    trail_accounts = [MANAGEMENT, CENTRAL, MEMBER_A, MEMBER_B]
+    kms = central.client("kms", region_name=HOME)
+    key = kms.create_key(Description="TrailGuard central CloudTrail key", KeyUsage="ENCRYPT_DECRYPT",
+                         KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default",
+                       Policy=json.dumps(central_key_policy(CENTRAL, trail_accounts)))
+    kms.enable_key_rotation(KeyId=key["KeyId"])
+    kms.create_alias(AliasName="alias/trailguard-central", TargetKeyId=key["KeyId"])
+
+    s3 = central.client("s3", region_name=HOME)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": HOME})
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(central_bucket_policy(trail_accounts)))
+    s3.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]},
+        "BucketKeyEnabled": False}]})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+
+    sns = central.client("sns", region_name=HOME)
+    topic_arn = sns.create_topic(Name="trailguard-findings")["TopicArn"]
+    sqs = central.client("sqs", region_name=HOME)
+    queue_url = sqs.create_queue(QueueName="security-team")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return SimulatedOrg(key_arn=key["Arn"], topic_arn=topic_arn, queue_url=queue_url, sessions={CENTRAL: central})

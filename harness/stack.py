@@ -1,0 +1,54 @@
+"""The deployed stack, in-process: events go through template.yaml's rules to the real handlers.
+
+Used by the integration tests and by `make demo`, so both take the path production takes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from harness.org import SimulatedOrg
+from harness.routing import invoke, lambda_context, route
+from harness.template import FunctionSpec, functions, load_template
+
+SetEnv = Callable[[str, str], None]
+
+
+def _setenv(name: str, value: str) -> None:
+    os.environ[name] = value
+
+
+class InProcessStack:
+    def __init__(self, org: SimulatedOrg, setenv: SetEnv = _setenv) -> None:
+        self.org = org
+        self._setenv = setenv
+        self.specs: list[FunctionSpec] = functions(load_template(), parameters={"LogBucketName": org.bucket})
+        self.specs_by_id = {spec.logical_id: spec for spec in self.specs}
+        self.configure()
+        for name, value in org.function_credentials().items():
+            setenv(name, value)
+
+    def configure(self, **overrides: str) -> None:
+        """Set the functions' configuration (CONTRACT.md section 2), e.g. configure(TRAILGUARD_MODE="report")."""
+        for name, value in self.org.environment(**overrides).items():
+            self._setenv(name, value)
+
+    def targets(self, event: dict[str, Any]) -> list[FunctionSpec]:
+        return route(event, self.specs)
+
+    def send(self, event: dict[str, Any] | str) -> dict[str, Any]:
+        """Route one event (a dict, or a path under events/); it must reach exactly one function."""
+        if isinstance(event, str):
+            event = self.org.event(event)
+        targets = self.targets(event)
+        if len(targets) != 1:
+            raise AssertionError(f"event routes to {[t.logical_id for t in targets]}, not to exactly one function")
+        return self.invoke(targets[0].logical_id, event)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Call one function directly, as a retry or a redelivery would."""
+        spec = self.specs_by_id[logical_id]
+        result: dict[str, Any] = invoke(spec, event, lambda_context(spec, account=self.org.central))
+        return result

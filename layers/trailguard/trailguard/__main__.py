@@ -1,0 +1,5 @@
+"""``python -m trailguard``: the command line (see ``trailguard.cli``)."""
+
+from trailguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""ARNs and account ids as AWS writes them. Account ids stay twelve-digit strings, leading zeros kept."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+_KEY_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>(mrk-)?[0-9a-fA-F-]{32,36})$"
+)
+_TRAIL_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):cloudtrail:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):trail/(?P<name>[\w.-]+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyArn:
+    arn: str
+    partition: str
+    region: str
+    account: str
+    key_id: str
+
+    @property
+    def multi_region(self) -> bool:
+        return self.key_id.startswith("mrk-")
+
+
+@dataclass(frozen=True, slots=True)
+class TrailArn:
+    arn: str
+    partition: str
+    region: str
+    account: str
+    name: str
+
+
+def parse_key_arn(value: str) -> KeyArn | None:
+    match = _KEY_ARN.match(value)
+    if match is None:
+        return None
+    return KeyArn(value, match["partition"], match["region"], match["account"], match["key_id"])
+
+
+def parse_trail_arn(value: str) -> TrailArn | None:
+    match = _TRAIL_ARN.match(value)
+    if match is None:
+        return None
+    return TrailArn(value, match["partition"], match["region"], match["account"], match["name"])
+
+
+def trail_arn(partition: str, region: str, account: str, name: str) -> str:
+    return f"arn:{partition}:cloudtrail:{region}:{account}:trail/{name}"
+
+
+def role_arn(partition: str, account: str, role_name: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+def same_key(reference: str | None, central: KeyArn) -> bool:
+    """True when a trail's KmsKeyId designates the central key.
+
+    Real AWS returns the full key ARN; only an exact ARN match is trusted, because a bare key id
+    or alias resolves in the caller's account and region, not necessarily to the central key.
+    """
+    return reference is not None and reference == central.arn
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

@@ -1,0 +1,261 @@
+"""The central bucket pipeline: event -> bucket -> checks (against every trail in scope) -> repairs -> finding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from trailguard import policy
+from trailguard.events import ApiCallEvent
+from trailguard.findings import Resource, Trigger, Violation
+from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.observability import logger
+from trailguard.scope import Scope, ScopedTrail, discover
+from trailguard.sessions import error_code, error_message, is_transient
+from trailguard.settings import Settings
+
+BUCKET_EVENTS = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketEncryption", "DeleteBucketEncryption",
+                           "PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "PutBucketVersioning",
+                           "PutBucketAcl", "PutBucketOwnershipControls"})
+POLICY_CHECKS = ("bucket.cloudtrail-acl-check", "bucket.cloudtrail-write", "bucket.public", "bucket.tls-only")
+PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": True}
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    name: str
+    account: str
+    region: str
+    policy: str | None  # None: no bucket policy
+    encryption: dict[str, Any] | None  # the default-encryption rule, None when there is none
+    versioning: str | None  # Enabled | Suspended | None (never enabled)
+    public_access_block: dict[str, bool]
+    public_acl_grants: tuple[str, ...]
+
+
+class BucketAdapter:
+    """Reads and repairs the central bucket with its owner's credentials."""
+
+    def __init__(self, deps: Deps, account: str) -> None:
+        self._name = deps.settings.log_bucket
+        self._account = account
+        self._s3 = deps.sessions.client("s3", account, deps.settings.central_key.region)
+
+    def read(self) -> BucketState:
+        s3, name = self._s3, self._name
+        location = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+        region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+        policy_text = self._optional(lambda: s3.get_bucket_policy(Bucket=name)["Policy"], "NoSuchBucketPolicy")
+        encryption = self._optional(
+            lambda: s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0],
+            "ServerSideEncryptionConfigurationNotFoundError")
+        versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
+        block = self._optional(
+            lambda: s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"],
+            "NoSuchPublicAccessBlockConfiguration") or {}
+        acl = s3.get_bucket_acl(Bucket=name)
+        public_acl = tuple(sorted({
+            f"{grant['Permission']} to {grant['Grantee'].get('URI')}" for grant in acl.get("Grants", [])
+            if grant.get("Grantee", {}).get("URI") in PUBLIC_GROUPS}))
+        return BucketState(name, self._account, region, policy_text, encryption, versioning,
+                           {flag: bool(block.get(flag)) for flag in BLOCK_ALL}, public_acl)
+
+    @staticmethod
+    def _optional(read: Any, missing: str) -> Any:
+        try:
+            return read()
+        except ClientError as error:
+            if error_code(error) == missing:
+                return None
+            raise
+
+    def put_encryption(self, key_arn: str, bucket_key: bool) -> None:
+        self._s3.put_bucket_encryption(Bucket=self._name, ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+            "BucketKeyEnabled": bucket_key}]})
+
+    def put_policy(self, document: dict[str, Any]) -> None:
+        self._s3.put_bucket_policy(Bucket=self._name, Policy=json.dumps(document))
+
+    def block_public_access(self) -> None:
+        self._s3.put_public_access_block(Bucket=self._name, PublicAccessBlockConfiguration=BLOCK_ALL)
+
+
+def _object_keys(trail: ScopedTrail, scope: Scope, settings: Settings) -> list[str]:
+    """Where CloudTrail writes this trail's logs: AWSLogs/<account>/..., and for an organization trail also
+    AWSLogs/<org-id>/<member>/... for every member."""
+    keys = [policy.cloudtrail_object_key(trail.account, prefix=trail.s3_prefix, region=trail.home_region)]
+    if trail.organization and settings.org_id:
+        keys += [policy.cloudtrail_object_key(account, org_id=settings.org_id, prefix=trail.s3_prefix,
+                                              region=trail.home_region) for account in sorted(scope.accounts)]
+    return keys
+
+
+def _delivering(scope: Scope, state: BucketState, settings: Settings) -> list[ScopedTrail]:
+    trails = [trail for trail in scope.trails if trail.s3_bucket == state.name]
+    if trails:
+        return trails
+    key = settings.central_key
+    account = settings.management_account_id or key.account
+    probe = f"arn:{key.partition}:cloudtrail:{key.region}:{account}:trail/trailguard-probe"
+    return [ScopedTrail(probe, account, key.region, bool(settings.management_account_id and settings.org_id),
+                        state.name, None, key.arn)]
+
+
+def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> list[Violation]:
+    """Pure: every bucket check against the trails that deliver to it."""
+    key = settings.central_key
+    violations: list[Violation] = []
+    rule = (state.encryption or {}).get("ApplyServerSideEncryptionByDefault", {})
+    configured = rule.get("KMSMasterKeyID")
+    local = state.account == key.account and state.region == key.region
+    if rule.get("SSEAlgorithm") != "aws:kms" or configured not in ((key.arn, key.key_id) if local else (key.arn,)):
+        violations.append(Violation(
+            "bucket.encryption",
+            f"Default encryption of the log bucket is {rule.get('SSEAlgorithm') or 'off'}"
+            + (f" with {configured}" if configured else "") + ", not SSE-KMS with the central key.",
+            {"SSEAlgorithm": rule.get("SSEAlgorithm"), "KMSMasterKeyID": configured},
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key.arn}))
+    if state.versioning != "Enabled":
+        violations.append(Violation("bucket.versioning", f"Versioning of the log bucket is {state.versioning or 'off'}.",
+                                    {"Status": state.versioning}, {"Status": "Enabled"}))
+    document = None
+    if state.policy is not None:
+        try:
+            document = policy.parse_policy(state.policy)
+        except policy.PolicyParseError as error:
+            logger.warning("bucket policy unparseable", error=str(error))
+    document = document or policy.parse_policy({"Version": "2012-10-17", "Statement": []})
+    trails = _delivering(scope, state, settings)
+    no_acl = [t.arn for t in trails if not policy.cloudtrail_may_get_bucket_acl(document, state.name, t.arn).allowed]
+    if no_acl:
+        violations.append(Violation(
+            "bucket.cloudtrail-acl-check",
+            "The log bucket policy does not let CloudTrail GetBucketAcl"
+            + (" (there is no bucket policy)." if state.policy is None else "."),
+            {"refused_trails": no_acl}, {"cloudtrail_may_get_bucket_acl": True}))
+    refused: dict[str, str] = {}
+    for trail in trails:
+        for object_key in _object_keys(trail, scope, settings):
+            verdict = policy.cloudtrail_may_put_object(document, state.name, object_key, trail.arn)
+            if not verdict.allowed:
+                refused.setdefault(object_key.rsplit("/CloudTrail/", 1)[0], verdict.reason)
+    if refused:
+        violations.append(Violation(
+            "bucket.cloudtrail-write",
+            f"The log bucket policy does not let CloudTrail write {', '.join(sorted(refused))}"
+            + (" (there is no bucket policy)." if state.policy is None else "."),
+            {"refused_prefixes": sorted(refused)}, {"refused_prefixes": []}))
+    public = policy.public_grants(document, f"arn:aws:s3:::{state.name}")
+    acl_grants = () if state.public_access_block["IgnorePublicAcls"] else state.public_acl_grants
+    open_flags = sorted(flag for flag, on in state.public_access_block.items() if not on)
+    if public or acl_grants or open_flags:
+        parts = []
+        if public:
+            parts.append("the bucket policy grants " + "; ".join(f"{', '.join(g.actions)} to {g.principal}"
+                                                                 for g in public))
+        if acl_grants:
+            parts.append("the bucket ACL grants " + ", ".join(acl_grants))
+        if open_flags:
+            parts.append("Block Public Access is off (" + ", ".join(open_flags) + ")")
+        violations.append(Violation(
+            "bucket.public", "The log bucket is open to the public: " + "; ".join(parts) + ".",
+            {"policy_grants": [g.statement for g in public], "acl_grants": list(acl_grants),
+             "public_access_block_off": open_flags},
+            {"policy_grants": [], "acl_grants": [], "public_access_block_off": []}))
+    external = policy.external_grants(document, scope.accounts, settings.org_id)
+    if external:
+        violations.append(Violation(
+            "bucket.external-access", "The log bucket policy grants accounts outside the organization: "
+            + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in external) + ".",
+            {"grants": [g.statement for g in external]}, {"grants": []}))
+    insecure = policy.evaluate(document, policy.Request(
+        policy.Caller.aws(f"arn:aws:iam::{state.account}:root"), "s3:GetObject",
+        f"arn:aws:s3:::{state.name}/AWSLogs/x", {"aws:SecureTransport": "false"}))
+    if not insecure.denied_explicitly:
+        violations.append(Violation("bucket.tls-only", "The log bucket policy does not deny requests without TLS.",
+                                    {"denies_insecure_transport": False}, {"denies_insecure_transport": True}))
+    return violations
+
+
+def handle_bucket_event(event: ApiCallEvent, deps: Deps) -> Outcome:
+    record = event.record
+    if record.eventName not in BUCKET_EVENTS:
+        return Outcome("ignored", reason=f"{record.eventName} is not a bucket event TrailGuard handles")
+    if event.failed:
+        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    if record.request("bucketName") != deps.settings.log_bucket:
+        return Outcome("ignored", reason="the event is about another bucket")
+    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
+    return guard_bucket(trigger, deps, BucketAdapter(deps, event.account_id))
+
+
+def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcome:
+    settings = deps.settings
+    state = adapter.read()
+    scope = discover(deps)
+    violations = evaluate_bucket(state, scope, settings)
+    arn = f"arn:aws:s3:::{state.name}"
+    resource = Resource("bucket", arn, state.account, state.region, state.name)
+    if not violations:
+        logger.info("central bucket compliant", bucket=state.name)
+        return Outcome("compliant", arn)
+    if not settings.remediate:
+        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
+    attempted, failed, retry = _repair(state, violations, scope, deps, adapter)
+    if attempted:
+        state = adapter.read()
+    still = {violation.check for violation in evaluate_bucket(state, scope, settings)}
+    outcome = publish(deps, resource, trigger, settle(violations, attempted, failed, still))
+    if retry is not None:
+        raise retry
+    return outcome
+
+
+def _repair(state: BucketState, violations: list[Violation], scope: Scope, deps: Deps,
+            adapter: BucketAdapter) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+    settings = deps.settings
+    checks = {violation.check for violation in violations}
+    attempted: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    retry: ClientError | None = None
+
+    def attempt(names: list[str], action: str, call: Any) -> None:
+        nonlocal retry
+        try:
+            call()
+        except ClientError as error:
+            retry = error if is_transient(error) else retry
+            failed.update(dict.fromkeys(names, f"{action} failed with {error_code(error)} ({error_message(error)})."))
+        else:
+            attempted.update(dict.fromkeys(names, action))
+
+    if "bucket.encryption" in checks:
+        bucket_key = bool((state.encryption or {}).get("BucketKeyEnabled"))
+        attempt(["bucket.encryption"], "s3:PutEncryptionConfiguration",
+                lambda: adapter.put_encryption(settings.central_key_arn, bucket_key))
+    policy_checks = [name for name in POLICY_CHECKS if name in checks]
+    if policy_checks and settings.repair_policies:
+        try:
+            existing = policy.parse_policy(state.policy or {"Version": "2012-10-17", "Statement": []})
+            merged = policy.merge_bucket_policy(
+                existing, bucket=state.name, trail_accounts=[a for a in scope.trail_accounts
+                                                             if a != settings.management_account_id],
+                management_account=settings.management_account_id, org_id=settings.org_id)
+        except (policy.PolicyRepairError, policy.PolicyParseError) as error:
+            failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
+        else:
+            def write() -> None:
+                adapter.put_policy(merged.policy)
+                if "bucket.public" in checks:
+                    adapter.block_public_access()
+
+            attempt(policy_checks, "s3:PutBucketPolicy", write)
+            logger.info("bucket policy repaired", changes=list(merged.changes))
+    return attempted, failed, retry

@@ -1,0 +1,156 @@
+"""The ``trailguard`` command line: ``python -m trailguard policy key|bucket [...]``.
+
+Prints the central key or log bucket policy TrailGuard expects (or, with ``--merge FILE``, the existing
+policy repaired) as JSON on stdout. Warnings and the changes a merge made go to stderr; an error is one
+line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from trailguard.policy import (
+    PolicyDocument,
+    PolicyError,
+    bucket_policy,
+    key_policy,
+    merge_bucket_policy,
+    merge_key_policy,
+    parse_policy,
+)
+from trailguard.policy.ids import is_account_id, is_org_id
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def _account_id(value: str) -> str:
+    if not is_account_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
+    return value
+
+
+def _org_id(value: str) -> str:
+    if not is_org_id(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an organization id (o- and 10 to 32 letters or digits)"
+        )
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--management-account", type=_account_id, help="management account: owner of the organization trail"
+    )
+    parser.add_argument("--org-id", type=_org_id, help="organization id (o-...), for organization trails")
+    parser.add_argument(
+        "--trail-account",
+        type=_account_id,
+        action="append",
+        default=[],
+        help="an account whose own trails deliver with this key or bucket (repeatable)",
+    )
+    parser.add_argument(
+        "--merge",
+        metavar="FILE",
+        help="repair this existing policy (JSON file, - for stdin) instead of building",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trailguard", description="TrailGuard tools.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    policy = commands.add_parser("policy", help="print the key or bucket policy TrailGuard expects")
+    kinds = policy.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    key = kinds.add_parser("key", help="the central KMS key policy")
+    key.add_argument("--key-account", type=_account_id, required=True, help="account of the central key")
+    key.add_argument("--key-arn", help="ARN of the central key (optional; sets partition and region)")
+    key.add_argument(
+        "--log-reader",
+        action="append",
+        default=[],
+        help="principal ARN allowed to decrypt log files (repeatable)",
+    )
+    _common(key)
+    bucket = kinds.add_parser("bucket", help="the central log bucket policy")
+    bucket.add_argument("--bucket", required=True, help="name of the central log bucket")
+    bucket.add_argument("--prefix", help="S3 key prefix of the trails, if any")
+    _common(bucket)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _read_existing(path: str) -> PolicyDocument:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as error:
+        raise _UsageError(f"trailguard: error: cannot read {path}: {error.strerror or error}") from None
+    try:
+        return parse_policy(data)
+    except PolicyError as error:
+        raise _UsageError(f"trailguard: error: {path}: {error}") from None
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    existing = _read_existing(args.merge) if args.merge else None
+    if existing is not None:
+        for warning in existing.warnings:
+            print(f"trailguard: warning: {args.merge}: {_one_line(warning)}", file=sys.stderr)
+    if args.kind == "key":
+        options: dict[str, Any] = {
+            "management_account": args.management_account,
+            "org_id": args.org_id,
+            "trail_accounts": args.trail_account,
+            "log_readers": args.log_reader,
+            "key_arn": args.key_arn,
+        }
+        if existing is None:
+            return key_policy(args.key_account, **options)
+        result = merge_key_policy(existing, args.key_account, **options)
+    else:
+        if existing is None:
+            return bucket_policy(
+                args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix
+            )
+        result = merge_bucket_policy(
+            existing, args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix
+        )
+    for change in result.changes:
+        print(f"trailguard: {_one_line(change)}", file=sys.stderr)
+    if not result.changes:
+        print("trailguard: the existing policy already serves; nothing to change", file=sys.stderr)
+    return result.policy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        policy = _run(args)
+    except SystemExit as done:  # --help
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    except _UsageError as error:
+        print(_one_line(str(error)), file=sys.stderr)
+        return EXIT_ERROR
+    except PolicyError as error:
+        print(f"trailguard: error: {_one_line(str(error))}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(policy, indent=2))
+    return EXIT_OK

@@ -1,0 +1,166 @@
+"""Findings and the message that carries them (CONTRACT.md section 3)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from trailguard.catalogue import Severity, check
+
+SCHEMA = "trailguard.finding/1"
+
+
+class Status(StrEnum):
+    REMEDIATED = "REMEDIATED"
+    OPEN = "OPEN"
+    REMEDIATION_FAILED = "REMEDIATION_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """What a pure check found wrong, before anything was done about it."""
+
+    check: str
+    summary: str
+    observed: dict[str, Any]
+    expected: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    status: Status
+    summary: str
+    observed: dict[str, Any]
+    expected: dict[str, Any]
+    action: str | None = None
+    error: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return check(self.check).severity
+
+    @classmethod
+    def of(cls, violation: Violation, status: Status, *, action: str | None = None, error: str | None = None,
+           summary: str | None = None) -> Finding:
+        return cls(violation.check, status, summary or violation.summary, violation.observed, violation.expected,
+                   action, error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity.name,
+            "status": self.status.value,
+            "summary": self.summary,
+            "observed": self.observed,
+            "expected": self.expected,
+            "remediation": {"action": self.action, "error": self.error},
+            "compliance": list(check(self.check).compliance),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    type: str  # trail | key | bucket
+    arn: str
+    account: str
+    region: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    type: str  # event | sweep
+    event_id: str | None = None
+    event_name: str | None = None
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything TrailGuard has to say about one resource after one evaluation."""
+
+    resource: Resource
+    findings: tuple[Finding, ...]
+    trigger: Trigger
+    mode: str
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def severity(self) -> Severity:
+        return max(finding.severity for finding in self.findings)
+
+    @property
+    def status(self) -> Status:
+        statuses = {finding.status for finding in self.findings}
+        for status in (Status.REMEDIATION_FAILED, Status.OPEN):
+            if status in statuses:
+                return status
+        return Status.REMEDIATED
+
+    def text(self) -> str:
+        """One paragraph a person reads in five seconds: what, where, who, what was done, what to do."""
+        resource = self.resource
+        where = f"{resource.type} {resource.name} (account {resource.account}, {resource.region})"
+        who = ""
+        if self.trigger.type == "event":
+            who = f" after {self.trigger.event_name} by {self.trigger.actor}"
+        elif self.trigger.type == "sweep":
+            who = " found by the scheduled sweep"
+        parts = [f"{self.severity.name}: {where}{who}."]
+        for finding in self.findings:
+            parts.append(f"{finding.summary} {_outcome(finding, self.mode)}")
+        return " ".join(parts)
+
+    def subject(self) -> str:
+        checks = ", ".join(dict.fromkeys(finding.check for finding in self.findings))
+        subject = f"[{self.severity.name}] {self.status.value} {self.resource.type} {self.resource.name}: {checks}"
+        subject = " ".join(subject.split())  # SNS subjects are one line
+        return subject if len(subject) < 100 else subject[:96] + "..."
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "text": self.text(),
+            "resource": {
+                "type": self.resource.type,
+                "arn": self.resource.arn,
+                "account": self.resource.account,
+                "region": self.resource.region,
+            },
+            "severity": self.severity.name,
+            "status": self.status.value,
+            "mode": self.mode,
+            "findings": [finding.to_dict() for finding in self.findings],
+            "trigger": {
+                "type": self.trigger.type,
+                "event_id": self.trigger.event_id,
+                "event_name": self.trigger.event_name,
+                "actor": self.trigger.actor,
+            },
+            "time": self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        checks = list(dict.fromkeys(finding.check for finding in self.findings))
+        return {
+            "severity": {"DataType": "String", "StringValue": self.severity.name},
+            "status": {"DataType": "String", "StringValue": self.status.value},
+            "account": {"DataType": "String", "StringValue": self.resource.account},
+            "resource_type": {"DataType": "String", "StringValue": self.resource.type},
+            "checks": {"DataType": "String.Array", "StringValue": json.dumps(checks)},
+        }
+
+
+def _outcome(finding: Finding, mode: str) -> str:
+    fix = check(finding.check).fix
+    if finding.status is Status.REMEDIATED:
+        return f"TrailGuard repaired it ({finding.action}) and confirmed the repair."
+    if finding.status is Status.REMEDIATION_FAILED:
+        return f"TrailGuard could not repair it: {finding.error}"
+    if mode == "report":
+        return f"Report mode: nothing was changed. To fix: {fix}."
+    return f"Not repaired automatically. To fix: {fix}."

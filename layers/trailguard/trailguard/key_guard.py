@@ -1,0 +1,263 @@
+"""The central key pipeline: event -> key -> checks (against every trail in scope) -> repairs -> finding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from trailguard import centralkey, policy
+from trailguard.catalogue import check
+from trailguard.events import ApiCallEvent
+from trailguard.findings import Resource, Trigger, Violation
+from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.observability import logger
+from trailguard.scope import Scope, discover
+from trailguard.sessions import error_code, error_message, is_transient
+from trailguard.settings import Settings
+
+KEY_EVENTS = frozenset({"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion", "DisableKeyRotation",
+                        "DeleteImportedKeyMaterial", "UpdatePrimaryRegion"})
+POLICY_CHECKS = ("key.cloudtrail-encrypt", "key.cloudtrail-describe", "key.public")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    arn: str
+    state: str
+    key_spec: str | None
+    rotation: bool | None
+    policy: str | None
+    bucket_region: str | None
+
+
+class KeyAdapter:
+    """Reads and repairs the central key, always with the key account's credentials in the key's region."""
+
+    def __init__(self, deps: Deps) -> None:
+        key = deps.settings.central_key
+        self._kms = deps.sessions.client("kms", key.account, key.region)
+        self._s3 = deps.sessions.client("s3", key.account, key.region)
+        self._arn = key.arn
+        # Writes name the key by its id: equivalent to the ARN in the key's own account and region, where
+        # these clients are, and the only form moto accepts for EnableKey, CancelKeyDeletion and kin.
+        self._id = key.key_id
+        self._bucket = deps.settings.log_bucket
+
+    def resolve(self, reference: str) -> str | None:
+        """The ARN an alias or key id designates in the key's account and region (None if none)."""
+        try:
+            return str(self._kms.describe_key(KeyId=reference)["KeyMetadata"]["Arn"])
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            return None
+
+    def read(self, bucket_region: str | None = None) -> KeyState:
+        metadata = self._kms.describe_key(KeyId=self._arn)["KeyMetadata"]
+        state = str(metadata.get("KeyState"))
+        rotation = None
+        if state == "Enabled":  # rotation status cannot be read from a disabled or deleted key
+            rotation = bool(self._kms.get_key_rotation_status(KeyId=self._id)["KeyRotationEnabled"])
+        policy_text = self._kms.get_key_policy(KeyId=self._arn, PolicyName="default")["Policy"]
+        if bucket_region is None:
+            location = self._s3.get_bucket_location(Bucket=self._bucket).get("LocationConstraint")
+            bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+        return KeyState(self._arn, state, metadata.get("KeySpec"), rotation, policy_text, bucket_region)
+
+    def cancel_deletion(self) -> None:
+        self._kms.cancel_key_deletion(KeyId=self._id)
+
+    def enable(self) -> None:
+        self._kms.enable_key(KeyId=self._id)
+
+    def enable_rotation(self) -> None:
+        self._kms.enable_key_rotation(KeyId=self._id)
+
+    def put_policy(self, document: dict[str, Any]) -> None:
+        self._kms.put_key_policy(KeyId=self._id, PolicyName="default", Policy=json.dumps(document))
+
+
+def names_central_key(event: ApiCallEvent, settings: Settings, adapter: KeyAdapter) -> bool:
+    """Does the event's keyId (key id, key ARN, alias, alias ARN or mrk- id) designate the central key?"""
+    key = settings.central_key
+    record = event.record
+    references = [value for value in (record.response("keyId"), record.request("keyId"))
+                  if isinstance(value, str) and value]
+    if any(reference == key.arn for reference in references):
+        return True
+    local = event.account_id == key.account and record.awsRegion == key.region
+    if not local:
+        return False  # ids and aliases resolve in the caller's account and region only
+    for reference in references:
+        if reference == key.key_id:
+            return True
+        if "alias/" in reference and adapter.resolve(reference) == key.arn:
+            return True
+    return False
+
+
+def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Violation]:
+    """Pure: every key check against the trails in scope."""
+    key = settings.central_key
+    violations: list[Violation] = []
+    if state.state != "Enabled":
+        violations.append(Violation("key.state", f"The central key is {state.state}; CloudTrail stops delivering "
+                                    "logs encrypted with a key that is not Enabled.", {"KeyState": state.state},
+                                    {"KeyState": "Enabled"}))
+    if state.rotation is False:
+        violations.append(Violation("key.rotation", "Automatic rotation of the central key is off.",
+                                    {"KeyRotationEnabled": False}, {"KeyRotationEnabled": True}))
+    if state.bucket_region is not None and state.bucket_region != key.region:
+        violations.append(Violation("key.region", f"The central key is in {key.region} but the log bucket is in "
+                                    f"{state.bucket_region}.", {"KeyRegion": key.region},
+                                    {"KeyRegion": state.bucket_region}))
+    if state.policy is None:
+        return violations
+    try:
+        document = policy.parse_policy(state.policy)
+    except policy.PolicyParseError as error:
+        violations.append(Violation("key.cloudtrail-encrypt", f"The central key policy cannot be parsed: {error}.",
+                                    {"policy": "unparseable"}, {"policy": "valid JSON key policy"}))
+        return violations
+    trails = _probe_trails(scope, settings)
+    refused = {arn: verdict for arn in trails
+               if not (verdict := policy.cloudtrail_may_encrypt(document, key.arn, arn)).allowed}
+    if refused:
+        accounts = sorted({arn.split(":")[4] for arn in refused})
+        first = next(iter(refused.values()))
+        violations.append(Violation(
+            "key.cloudtrail-encrypt",
+            f"The central key policy does not let CloudTrail encrypt logs for account(s) {', '.join(accounts)}: "
+            f"{first.reason}",
+            {"refused_trails": sorted(refused), "unknown_conditions": sorted({c for v in refused.values()
+                                                                              for c in v.unknown_conditions})},
+            {"admitted_accounts": list(scope.trail_accounts) or accounts}))
+    undescribed = [arn for arn in trails if not policy.cloudtrail_may_describe(document, key.arn, arn).allowed]
+    if undescribed:
+        violations.append(Violation("key.cloudtrail-describe",
+                                    "The central key policy does not let CloudTrail DescribeKey.",
+                                    {"refused_trails": sorted(undescribed)}, {"cloudtrail_may_describe": True}))
+    public = policy.public_grants(document, key.arn)
+    if public:
+        violations.append(Violation("key.public", "The central key policy grants " + _grants(public) + ".",
+                                    {"grants": [_grant(g) for g in public]}, {"grants": []}))
+    external = policy.external_grants(document, scope.accounts, settings.org_id)
+    if external:
+        violations.append(Violation("key.external-access", "The central key policy grants accounts outside the "
+                                    "organization: " + _grants(external) + ".",
+                                    {"grants": [_grant(g) for g in external]}, {"grants": []}))
+    return violations
+
+
+def _probe_trails(scope: Scope, settings: Settings) -> list[str]:
+    """The trail ARNs the key must admit: every trail in scope, or a probe for the management account's
+    organization trail (else the central account) when no trail uses the key yet."""
+    if scope.trails:
+        return [trail.arn for trail in scope.trails]
+    key = settings.central_key
+    account = settings.management_account_id or key.account
+    return [f"arn:{key.partition}:cloudtrail:{key.region}:{account}:trail/trailguard-probe"]
+
+
+def _grant(grant: Any) -> dict[str, Any]:
+    return {"statement": grant.statement, "principal": grant.principal, "actions": list(grant.actions),
+            "reason": grant.reason, "unknown_conditions": list(grant.unknown_conditions)}
+
+
+def _grants(grants: list[Any]) -> str:
+    return "; ".join(f"{', '.join(g.actions)} to {g.principal} (statement {g.statement})" for g in grants)
+
+
+def handle_key_event(event: ApiCallEvent, deps: Deps) -> Outcome:
+    record = event.record
+    if record.eventName not in KEY_EVENTS:
+        return Outcome("ignored", reason=f"{record.eventName} is not a key event TrailGuard handles")
+    if event.failed:
+        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    adapter = KeyAdapter(deps)
+    if not names_central_key(event, deps.settings, adapter):
+        return Outcome("ignored", reason="the event is about another key")
+    centralkey.forget()  # the trail guard must not act on stale facts about a key that just changed
+    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
+    return guard_key(trigger, deps, adapter)
+
+
+def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
+    settings = deps.settings
+    key = settings.central_key
+    state = adapter.read()
+    scope = discover(deps)
+    violations = evaluate_key(state, scope, settings)
+    resource = Resource("key", key.arn, key.account, key.region, key.key_id)
+    if not violations:
+        logger.info("central key compliant", key_arn=key.arn, trail_accounts=scope.trail_accounts)
+        return Outcome("compliant", key.arn)
+    if not settings.remediate:
+        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
+    attempted, failed, retry = _repair(state, violations, scope, deps, adapter)
+    if attempted:
+        centralkey.forget()
+        state = adapter.read(state.bucket_region)
+    still = {violation.check for violation in evaluate_key(state, scope, settings)}
+    outcome = publish(deps, resource, trigger, settle(violations, attempted, failed, still))
+    if retry is not None:
+        raise retry
+    return outcome
+
+
+def _repair(state: KeyState, violations: list[Violation], scope: Scope, deps: Deps,
+            adapter: KeyAdapter) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+    settings = deps.settings
+    checks = {violation.check for violation in violations}
+    attempted: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    retry: ClientError | None = None
+
+    def attempt(name: str, action: str, call: Any) -> bool:
+        nonlocal retry
+        try:
+            call()
+        except ClientError as error:
+            retry = error if is_transient(error) else retry
+            failed[name] = f"{action} failed with {error_code(error)} ({error_message(error)})."
+            return False
+        attempted[name] = action
+        return True
+
+    enabled = state.state == "Enabled"
+    if "key.state" in checks:
+        if state.state in ("PendingDeletion", "PendingReplicaDeletion"):
+            enabled = attempt("key.state", "kms:CancelKeyDeletion+kms:EnableKey",
+                              lambda: (adapter.cancel_deletion(), adapter.enable()))
+        elif state.state == "Disabled":
+            enabled = attempt("key.state", "kms:EnableKey", adapter.enable)
+        else:
+            failed["key.state"] = (f"a key in state {state.state} cannot be re-enabled by TrailGuard; "
+                                   "for PendingImport re-import the key material, otherwise restore the key by hand.")
+    if "key.rotation" in checks:
+        if enabled:
+            attempt("key.rotation", "kms:EnableKeyRotation", adapter.enable_rotation)
+        else:
+            failed["key.rotation"] = "rotation cannot be enabled while the key is not Enabled."
+
+    policy_checks = [name for name in POLICY_CHECKS if name in checks]
+    if policy_checks and settings.repair_policies and state.policy is not None:
+        try:
+            merged = policy.merge_key_policy(
+                policy.parse_policy(state.policy), key_account=settings.central_key.account,
+                trail_accounts=list(scope.trail_accounts) or [settings.management_account_id
+                                                             or settings.central_key.account],
+            )
+        except (policy.PolicyRepairError, policy.PolicyParseError) as error:
+            failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
+        else:
+            action = check("key.cloudtrail-encrypt").action or "kms:PutKeyPolicy"
+            if attempt(policy_checks[0], action, lambda: adapter.put_policy(merged.policy)):
+                attempted.update(dict.fromkeys(policy_checks, action))
+                logger.info("key policy repaired", changes=list(merged.changes))
+            else:
+                failed.update(dict.fromkeys(policy_checks, failed[policy_checks[0]]))
+    return attempted, failed, retry

@@ -1,0 +1,67 @@
+"""What every handler does around its guard: settings, parsing, idempotency, outcome metrics.
+
+A handler is `return run(event, context, handle_trail_event)`: the guard function is the only difference.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from trailguard.errors import EventParseError
+from trailguard.events import ApiCallEvent, parse_api_call
+from trailguard.observability import count, logger
+from trailguard.publisher import SnsPublisher
+from trailguard.sessions import SessionFactory
+from trailguard.settings import Settings
+from trailguard.guard import Deps, Outcome
+
+Guard = Callable[[ApiCallEvent, Deps], Outcome]
+
+
+def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | None = None) -> dict[str, Any]:
+    settings = Settings.from_env(os.environ)  # invalid configuration fails fast, naming the variable
+    try:
+        parsed = parse_api_call(event)
+    except EventParseError as error:
+        logger.error("event dropped: cannot be parsed", reason=str(error),
+                     event_id=event.get("id") if isinstance(event, dict) else None)
+        count("dropped")
+        return {"result": "dropped", "reason": str(error)}
+    logger.append_keys(event_id=parsed.id, event_name=parsed.record.eventName, account=parsed.account_id,
+                       region=parsed.record.awsRegion)
+    sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
+    deps = Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn))
+
+    def process(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            outcome = guard(parsed, deps)
+        except EventParseError as error:
+            logger.error("event dropped: cannot be understood", reason=str(error))
+            outcome = Outcome("dropped", reason=str(error))
+        count(outcome.result)
+        logger.info("event handled", **outcome.to_dict())
+        return outcome.to_dict()
+
+    if settings.idempotency_table:
+        return _idempotent(process, settings.idempotency_table, context)(event=event)
+    return process(event)
+
+
+def _idempotent(process: Callable[[dict[str, Any]], dict[str, Any]], table: str,
+                context: Any) -> Callable[..., dict[str, Any]]:
+    """Same event id twice -> handled once (Powertools Idempotency on DynamoDB, key = the event's id)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(event_key_jmespath="id", raise_on_no_idempotency_key=True,
+                               expires_after_seconds=24 * 3600)
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        config.register_lambda_context(context)
+    persistence = DynamoDBPersistenceLayer(table_name=table)
+    return idempotent_function(data_keyword_argument="event", config=config,  # type: ignore[no-any-return]
+                               persistence_store=persistence)(process)

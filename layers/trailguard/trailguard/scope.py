@@ -1,0 +1,158 @@
+"""The organization and the trails that depend on the central key and bucket.
+
+"The organization" is TRAILGUARD_ACCOUNTS, else the accounts listed through Organizations (from this
+account if it is a delegated administrator, else through the management account's remediation role); the
+central and management accounts always belong to it. A trail is in scope when it uses the central key
+or delivers to the central bucket: TrailGuard puts every such trail on the key, so the key and bucket
+policies must admit its account (the management account for organization trails).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from trailguard.arns import parse_trail_arn
+from trailguard.guard import Deps
+from trailguard.observability import logger
+from trailguard.sessions import AccessError, error_code, error_message, is_transient
+
+CACHE_SECONDS = 300.0
+_CACHE: dict[str, tuple[float, Any]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedTrail:
+    arn: str
+    account: str
+    home_region: str
+    organization: bool
+    s3_bucket: str | None
+    s3_prefix: str | None
+    kms_key_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    accounts: frozenset[str]  # the organization
+    trails: tuple[ScopedTrail, ...]  # trails that use the central key or deliver to the central bucket
+    problems: tuple[str, ...] = ()  # accounts or regions that could not be read, and why
+
+    @property
+    def trail_accounts(self) -> tuple[str, ...]:
+        """Accounts whose trails the key must admit (organization trails count for the management account)."""
+        return tuple(sorted({trail.account for trail in self.trails}))
+
+
+def forget() -> None:
+    _CACHE.clear()
+
+
+def _cached(name: str, compute: Any) -> Any:
+    now = time.monotonic()
+    hit = _CACHE.get(name)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    value = compute()
+    _CACHE[name] = (now, value)
+    return value
+
+
+def organization_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
+    settings = deps.settings
+    always = {settings.central_key.account}
+    if settings.management_account_id:
+        always.add(settings.management_account_id)
+    if settings.accounts:
+        return frozenset(always | set(settings.accounts)), ()
+    listed, problems = _cached("accounts", lambda: _list_accounts(deps))
+    return frozenset(always | set(listed)), problems
+
+
+def _list_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
+    settings = deps.settings
+    callers = [deps.sessions.own_account]
+    if settings.management_account_id and settings.management_account_id not in callers:
+        callers.append(settings.management_account_id)
+    problems: list[str] = []
+    for caller in callers:
+        try:
+            client = deps.sessions.client("organizations", caller, "us-east-1")
+            accounts = {
+                str(account["Id"])
+                for page in client.get_paginator("list_accounts").paginate()
+                for account in page["Accounts"]
+                if account.get("Status", "ACTIVE") == "ACTIVE"
+            }
+            if accounts:
+                return frozenset(accounts), ()
+            problems.append(f"ListAccounts from {caller} returned no account")
+        except AccessError as error:
+            problems.append(str(error))
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            problems.append(f"ListAccounts from {caller} failed ({error_code(error)}: {error_message(error)})")
+    logger.warning("organization not listed; set TRAILGUARD_ACCOUNTS", problems=problems)
+    return frozenset(), tuple(problems)
+
+
+def regions(deps: Deps) -> tuple[str, ...]:
+    if deps.settings.regions:
+        return deps.settings.regions
+    key_region = deps.settings.central_key.region
+
+    def enabled() -> tuple[str, ...]:
+        ec2 = deps.sessions.client("ec2", deps.sessions.own_account, key_region)
+        names = sorted(region["RegionName"] for region in ec2.describe_regions(AllRegions=False)["Regions"])
+        return tuple(names) or (key_region,)
+
+    return tuple(_cached("regions", enabled))
+
+
+def discover(deps: Deps) -> Scope:
+    """Every trail of the organization that uses the central key or delivers to the central bucket."""
+    accounts, problems = organization_accounts(deps)
+    found: dict[str, ScopedTrail] = {}
+    issues = list(problems)
+    for account in sorted(accounts):
+        for region in regions(deps):
+            try:
+                _discover_in(deps, account, region, found)
+            except AccessError as error:
+                issues.append(str(error))
+                break  # no credentials for this account: no other region will do better
+            except ClientError as error:
+                if is_transient(error):
+                    raise
+                issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
+    return Scope(accounts, tuple(found[arn] for arn in sorted(found)), tuple(issues))
+
+
+def _discover_in(deps: Deps, account: str, region: str, found: dict[str, ScopedTrail]) -> None:
+    client = deps.sessions.client("cloudtrail", account, region)
+    for info in _list_trails(client):
+        arn = info["TrailARN"]
+        parsed = parse_trail_arn(arn)
+        home = info.get("HomeRegion") or (parsed.region if parsed else region)
+        if arn in found or parsed is None or home != region or parsed.account != account:
+            continue  # shadow copies, other regions' trails and organization trails seen from members
+        trail = client.get_trail(Name=arn)["Trail"]
+        if trail.get("KmsKeyId") == deps.settings.central_key_arn or trail.get("S3BucketName") == deps.settings.log_bucket:
+            found[arn] = ScopedTrail(arn, account, home, bool(trail.get("IsOrganizationTrail")),
+                                     trail.get("S3BucketName"), trail.get("S3KeyPrefix") or None,
+                                     trail.get("KmsKeyId") or None)
+
+
+def _list_trails(client: Any) -> Iterable[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        response = client.list_trails(**({"NextToken": token} if token else {}))
+        yield from response.get("Trails", [])
+        token = response.get("NextToken")
+        if not token:
+            return

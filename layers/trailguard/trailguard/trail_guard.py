@@ -1,0 +1,154 @@
+"""The trail pipeline: event -> trail -> checks -> repairs -> one finding message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from trailguard.arns import parse_trail_arn, partition_of, trail_arn
+from trailguard.catalogue import check
+from trailguard.centralkey import key_facts
+from trailguard.errors import EventParseError
+from trailguard.events import ApiCallEvent
+from trailguard.findings import Finding, Resource, Status, Trigger, Violation
+from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.observability import logger
+from trailguard.sessions import AccessError, error_code, is_transient
+from trailguard.trail import Trail, TrailAdapter, TrailNotFound, TrailRef
+from trailguard.trail_checks import deleted, evaluate_trail, key_gap
+from trailguard.trail_errors import explain
+
+# What each event means for the trail it names, and which checks it puts in doubt if the trail cannot be read.
+TRAIL_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "CreateTrail": ("evaluate", ("trail.encryption", "trail.logging")),
+    "UpdateTrail": ("evaluate", ("trail.encryption",)),
+    "StopLogging": ("evaluate", ("trail.logging",)),
+    "DeleteTrail": ("deleted", ("trail.deleted",)),
+}
+
+
+def trail_ref(event: ApiCallEvent) -> TrailRef:
+    """The trail an event names: a bare name or a full ARN (console), or the ARN in the response."""
+    record = event.record
+    name = record.response("trailARN") or record.request("name")
+    if not isinstance(name, str) or not name.strip():
+        raise EventParseError(f"{record.eventName} event has no requestParameters.name")
+    parsed = parse_trail_arn(name.strip())
+    if parsed is not None:
+        return TrailRef(parsed.arn, parsed.account, parsed.region, parsed.name, parsed.partition)
+    if ":" in name or "/" in name:
+        raise EventParseError(f"requestParameters.name {name!r} is neither a trail name nor a trail ARN")
+    partition = partition_of(record.awsRegion)
+    arn = trail_arn(partition, record.awsRegion, event.account_id, name.strip())
+    return TrailRef(arn, event.account_id, record.awsRegion, name.strip(), partition)
+
+
+def handle_trail_event(event: ApiCallEvent, deps: Deps) -> Outcome:
+    record = event.record
+    meaning = TRAIL_EVENTS.get(record.eventName)
+    if meaning is None:
+        return Outcome("ignored", reason=f"{record.eventName} is not a trail event TrailGuard handles")
+    if event.failed:
+        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    ref = trail_ref(event)
+    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
+    adapter = TrailAdapter(deps.sessions)
+    try:
+        trail = adapter.read(ref)
+    except TrailNotFound:
+        if meaning[0] == "deleted":
+            violation = deleted(ref.name, ref.arn)
+            return _publish(deps, ref, trigger, [Finding.of(violation, Status.OPEN)])
+        return Outcome("ignored", ref.arn, "the trail no longer exists; its DeleteTrail event reports it")
+    except (AccessError, ClientError) as error:
+        return _unreadable(deps, ref, trigger, meaning[1], error)
+    return guard_trail(trail, trigger, deps, adapter)
+
+
+def guard_trail(trail: Trail, trigger: Trigger, deps: Deps, adapter: TrailAdapter) -> Outcome:
+    """Check a freshly read trail; repair what may be repaired; report what is still wrong."""
+    settings = deps.settings
+    violations = evaluate_trail(trail, settings)
+    if not violations:
+        logger.info("trail compliant", trail_arn=trail.ref.arn)
+        return Outcome("compliant", trail.ref.arn)
+    try:
+        tags = adapter.tags(trail.ref)
+    except ClientError as error:
+        return _unreadable(deps, trail.ref, trigger, tuple(v.check for v in violations), error)
+    if tags.get(settings.exempt_tag, "").strip().lower() == "true":
+        logger.info("trail exempt", trail_arn=trail.ref.arn, tag=settings.exempt_tag)
+        return Outcome("exempt", trail.ref.arn)
+    if not settings.remediate:
+        return _publish(deps, trail.ref, trigger, [Finding.of(v, Status.OPEN) for v in violations])
+    findings, retry = _repair(trail, violations, deps, adapter)
+    outcome = _publish(deps, trail.ref, trigger, findings)
+    if retry is not None:
+        raise retry  # transient: the finding says so, and the Lambda retry (then the DLQ) keeps the event
+    return outcome
+
+
+def _repair(trail: Trail, violations: list[Violation], deps: Deps,
+            adapter: TrailAdapter) -> tuple[list[Finding], ClientError | None]:
+    settings = deps.settings
+    failed: dict[str, str] = {}
+    attempted: dict[str, str] = {}
+    retry: ClientError | None = None
+    by_check = {violation.check: violation for violation in violations}
+
+    changes: dict[str, Any] = {}
+    if "trail.encryption" in by_check:
+        gap = key_gap(trail, key_facts(deps.sessions, settings.central_key, settings.log_bucket), settings)
+        if gap is None:
+            changes["KmsKeyId"] = settings.central_key_arn
+        else:
+            failed["trail.encryption"] = f"UpdateTrail was not called: {gap}"
+    if "trail.log-file-validation" in by_check:
+        changes["EnableLogFileValidation"] = True
+    update_checks = [name for name, key in (("trail.encryption", "KmsKeyId"),
+                                            ("trail.log-file-validation", "EnableLogFileValidation")) if key in changes]
+    if changes:
+        try:
+            adapter.update(trail.ref, **changes)
+            attempted.update(dict.fromkeys(update_checks, "cloudtrail:UpdateTrail"))
+        except ClientError as error:
+            retry = error if is_transient(error) else retry
+            failed.update(dict.fromkeys(update_checks, explain("UpdateTrail", error)))
+    if "trail.logging" in by_check:
+        try:
+            adapter.start_logging(trail.ref)
+            attempted["trail.logging"] = "cloudtrail:StartLogging"
+        except ClientError as error:
+            retry = error if is_transient(error) else retry
+            failed["trail.logging"] = explain("StartLogging", error)
+
+    fresh = trail
+    if any(action == "cloudtrail:UpdateTrail" for action in attempted.values()):
+        fresh = adapter.read_config(fresh)
+    if "trail.logging" in attempted:
+        fresh = adapter.read_status(fresh)
+    still = {violation.check for violation in evaluate_trail(fresh, settings)}
+
+    findings = settle(violations, attempted, failed, still)
+    return findings, retry
+
+
+def _unreadable(deps: Deps, ref: TrailRef, trigger: Trigger, checks: tuple[str, ...],
+                error: Exception) -> Outcome:
+    """The trail could not be read: a real problem may hide behind it, so it is reported, never dropped."""
+    if is_transient(error):
+        raise error
+    reason = str(error) if isinstance(error, AccessError) else explain("Reading the trail", error)  # type: ignore[arg-type]
+    logger.warning("trail unreadable", trail_arn=ref.arn, error=error_code(error), reason=reason)
+    findings = [
+        Finding(name, Status.REMEDIATION_FAILED,
+                f"TrailGuard could not verify trail {ref.name} after {trigger.event_name}.",
+                {"readable": False}, {"readable": True}, check(name).action, reason)
+        for name in checks
+    ]
+    return _publish(deps, ref, trigger, findings)
+
+
+def _publish(deps: Deps, ref: TrailRef, trigger: Trigger, findings: list[Finding]) -> Outcome:
+    return publish(deps, Resource("trail", ref.arn, ref.account, ref.region, ref.name), trigger, findings)

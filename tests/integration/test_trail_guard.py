@@ -1,0 +1,402 @@
+"""The trail guard end to end under moto: events from events/ routed through template.yaml to the handler.
+
+The simulated organization: management 111111111111, central 222222222222 (key, bucket, TrailGuard),
+members 333333333333 and 012345678901, regions eu-west-1 (key and bucket) and us-east-1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
+from harness.stack import InProcessStack as Stack
+from tests.conftest import ApiCalls, only
+
+MEMBER_A_TRAIL = f"arn:aws:cloudtrail:{HOME}:{MEMBER_A}:trail/audit-trail"
+
+
+def finding(message: dict[str, Any], check: str) -> dict[str, Any]:
+    matches = [item for item in message["findings"] if item["check"] == check]
+    assert len(matches) == 1, message["findings"]
+    return matches[0]
+
+
+def test_create_trail_without_key_is_repaired_to_the_central_key(stack: Stack) -> None:
+    # Given a member creates a trail in eu-west-1 without a KMS key
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+
+    # When the CreateTrail event arrives
+    result = stack.send("trail/create_trail_no_key.json")
+
+    # Then the trail uses the central key, and one REMEDIATED finding says who did it
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    assert result["result"] == "remediated"
+    published = only(org.findings())
+    message = published["message"]
+    assert message["schema"] == "trailguard.finding/1"
+    assert message["resource"] == {"type": "trail", "arn": arn, "account": MEMBER_A, "region": HOME}
+    assert message["status"] == "REMEDIATED"
+    assert message["mode"] == "remediate"
+    encryption = finding(message, "trail.encryption")
+    assert encryption["status"] == "REMEDIATED"
+    assert encryption["severity"] == "HIGH"
+    assert encryption["remediation"] == {"action": "cloudtrail:UpdateTrail", "error": None}
+    assert encryption["observed"] == {"KmsKeyId": None}
+    assert encryption["expected"] == {"KmsKeyId": org.key_arn}
+    assert "CIS AWS Foundations 3.5" in encryption["compliance"]
+    assert message["trigger"]["type"] == "event"
+    assert message["trigger"]["event_name"] == "CreateTrail"
+    assert message["trigger"]["actor"].startswith("arn:aws:")
+    assert published["attributes"]["status"] == "REMEDIATED"
+    assert published["attributes"]["account"] == MEMBER_A
+    assert published["attributes"]["resource_type"] == "trail"
+    assert "trail.encryption" in json.loads(published["attributes"]["checks"])
+    assert len(published["subject"]) < 100
+    assert "audit-trail" in message["text"] and "CreateTrail" in message["text"]
+
+
+def test_trail_in_a_second_region_and_account_with_leading_zero_is_repaired(stack: Stack) -> None:
+    # Given member 012345678901 creates a trail in us-east-1 that delivers to the central bucket in eu-west-1
+    org = stack.org
+    arn = org.create_trail(MEMBER_B, "audit-trail", OTHER, key=None)
+
+    stack.send("trail/create_trail_us_east_1.json")
+
+    # Then the trail is repaired in its home region with the member's credentials
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    message = only(org.findings())["message"]
+    assert message["resource"]["account"] == "012345678901"
+    assert message["resource"]["region"] == OTHER
+    assert finding(message, "trail.encryption")["status"] == "REMEDIATED"
+
+
+def test_console_update_that_removes_the_key_by_arn_is_repaired(stack: Stack) -> None:
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail")
+    org.client("cloudtrail", MEMBER_A).update_trail(Name=arn, KmsKeyId="")
+
+    stack.send("trail/update_trail_remove_key_console.json")
+
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    message = only(org.findings())["message"]
+    assert finding(message, "trail.encryption")["status"] == "REMEDIATED"
+    assert message["trigger"]["actor"].startswith("arn:aws:sts::")
+
+
+def test_update_to_another_key_is_repaired(stack: Stack) -> None:
+    org = stack.org
+    other_key = "arn:aws:kms:eu-west-1:333333333333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=other_key)
+
+    stack.send("trail/update_trail_other_key.json")
+
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    encryption = finding(only(org.findings())["message"], "trail.encryption")
+    assert encryption["observed"] == {"KmsKeyId": other_key}
+    assert encryption["status"] == "REMEDIATED"
+
+
+def test_stop_logging_is_undone(stack: Stack) -> None:
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail")
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name=arn)
+
+    stack.send("trail/stop_logging.json")
+
+    assert org.trail(arn)["IsLogging"] is True
+    message = only(org.findings())["message"]
+    assert [item["check"] for item in message["findings"]] == ["trail.logging"]
+    assert message["findings"][0]["remediation"]["action"] == "cloudtrail:StartLogging"
+    assert message["status"] == "REMEDIATED"
+
+
+def test_compliant_trail_gets_no_write_and_no_message(stack: Stack, api_calls: ApiCalls) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail")
+    api_calls.reset()
+
+    result = stack.send("trail/create_trail_central_key.json")
+
+    assert result["result"] == "compliant"
+    assert api_calls.writes() == []
+    assert org.findings() == []
+
+
+def test_failed_call_changes_nothing_and_says_nothing(stack: Stack, api_calls: ApiCalls) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    event = org.event("trail/unrouted/update_trail_failed.json")
+    api_calls.reset()
+
+    # The rule filters failed calls out; even delivered by hand, the handler ignores them.
+    result = stack.invoke("TrailGuardFunction", event)
+
+    assert result["result"] == "ignored"
+    assert api_calls.writes() == []
+    assert org.findings() == []
+
+
+def test_report_mode_writes_nothing_and_reports_open(stack: Stack, api_calls: ApiCalls) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_MODE="report")
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+    api_calls.reset()
+
+    stack.send("trail/create_trail_no_key.json")
+
+    assert api_calls.writes() == []
+    assert "KmsKeyId" not in org.trail(arn)
+    message = only(org.findings())["message"]
+    assert message["mode"] == "report"
+    assert message["status"] == "OPEN"
+    assert finding(message, "trail.encryption")["status"] == "OPEN"
+    assert "Report mode" in message["text"]
+
+
+def test_exempt_trail_is_untouched_and_unreported(stack: Stack, api_calls: ApiCalls) -> None:
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None, tags={"trailguard:exempt": "true"})
+    api_calls.reset()
+
+    result = stack.send("trail/create_trail_no_key.json")
+
+    assert result["result"] == "exempt"
+    assert api_calls.writes() == []
+    assert "KmsKeyId" not in org.trail(arn)
+    assert org.findings() == []
+
+
+def test_key_policy_without_the_account_blocks_the_repair(stack: Stack, api_calls: ApiCalls) -> None:
+    # Given a central key policy whose CloudTrail grant covers every account but 333333333333
+    from harness.org import CENTRAL, central_key_policy
+
+    org = stack.org
+    policy = central_key_policy(CENTRAL, [MANAGEMENT, CENTRAL, MEMBER_B])
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+    api_calls.reset()
+
+    stack.send("trail/create_trail_no_key.json")
+
+    # Then UpdateTrail is never called (real AWS would refuse it) and the finding names the gap and the fix
+    assert "UpdateTrail" not in api_calls.calls
+    assert "KmsKeyId" not in org.trail(arn)
+    message = only(org.findings())["message"]
+    encryption = finding(message, "trail.encryption")
+    assert encryption["status"] == "REMEDIATION_FAILED"
+    assert message["status"] == "REMEDIATION_FAILED"
+    assert MEMBER_A in encryption["remediation"]["error"]
+    assert f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*" in encryption["remediation"]["error"]
+
+
+def test_disabled_central_key_blocks_the_repair(stack: Stack, api_calls: ApiCalls) -> None:
+    from harness.org import CENTRAL
+
+    org = stack.org
+    org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    api_calls.reset()
+
+    stack.send("trail/create_trail_no_key.json")
+
+    assert "UpdateTrail" not in api_calls.calls
+    encryption = finding(only(org.findings())["message"], "trail.encryption")
+    assert encryption["status"] == "REMEDIATION_FAILED"
+    assert "Disabled" in encryption["remediation"]["error"]
+
+
+def test_organization_trail_is_repaired_through_the_management_account(stack: Stack) -> None:
+    org = stack.org
+    arn = org.create_trail(MANAGEMENT, "org-trail", organization=True)
+    org.client("cloudtrail", MANAGEMENT).update_trail(Name=arn, KmsKeyId="")
+
+    stack.send("trail/update_org_trail_remove_key.json")
+
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    message = only(org.findings())["message"]
+    assert message["resource"]["account"] == MANAGEMENT
+    assert finding(message, "trail.encryption")["status"] == "REMEDIATED"
+
+
+def test_delete_trail_is_reported(stack: Stack) -> None:
+    org = stack.org
+
+    stack.send("trail/delete_trail.json")
+
+    message = only(org.findings())["message"]
+    deleted = finding(message, "trail.deleted")
+    assert deleted["status"] == "OPEN"
+    assert message["severity"] == "HIGH"
+    assert message["resource"]["arn"] == MEMBER_A_TRAIL
+
+
+def test_repair_converges_without_a_second_write(stack: Stack, api_calls: ApiCalls) -> None:
+    # Given a trail TrailGuard has just repaired
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stack.send("trail/create_trail_no_key.json")
+    org.findings()
+    api_calls.reset()
+
+    # When the UpdateTrail that its own repair produced comes back
+    stack.send("trail/update_trail_other_key.json")
+
+    # Then nothing is written and nothing is said
+    assert api_calls.writes() == []
+    assert org.findings() == []
+
+
+def test_unparseable_event_is_dropped_with_a_reason(stack: Stack) -> None:
+    event = stack.org.event("trail/create_trail_no_key.json")
+    event["detail"]["recipientAccountId"] = 12345678901  # an account id that lost its leading zero
+
+    result = stack.invoke("TrailGuardFunction", event)
+
+    assert result["result"] == "dropped"
+    assert "recipientAccountId" in result["reason"]
+    assert stack.org.findings() == []
+
+
+def test_invalid_configuration_names_the_variable(stack: Stack) -> None:
+    stack.configure(TRAILGUARD_CENTRAL_KEY_ARN="alias/trailguard-central")
+
+    with pytest.raises(Exception, match="TRAILGUARD_CENTRAL_KEY_ARN"):
+        stack.invoke("TrailGuardFunction", stack.org.event("trail/stop_logging.json"))
+
+
+def test_same_event_twice_yields_one_message(stack: Stack) -> None:
+    org = stack.org
+    dynamodb = org.client("dynamodb", org.central)
+    dynamodb.create_table(TableName="trailguard-idempotency", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    stack.configure(TRAILGUARD_IDEMPOTENCY_TABLE="trailguard-idempotency")
+    arn = org.create_trail(MEMBER_A, "audit-trail")
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name=arn)
+    event = org.event("trail/stop_logging.json")
+
+    first = stack.send(event)
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name=arn)  # drift again: a redelivery must still not act
+    second = stack.send(event)
+
+    assert first == second
+    assert len(org.findings()) == 1
+
+
+class Faults:
+    """Makes one AWS operation fail as real AWS would, where moto is lenient (REFERENCE.md section 7)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import botocore.client
+
+        self.failures: dict[str, tuple[str, str, int]] = {}
+        original = botocore.client.BaseClient._make_api_call
+
+        def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if operation in self.failures:
+                code, message, status = self.failures[operation]
+                raise ClientError({"Error": {"Code": code, "Message": message},
+                                   "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+            return original(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing)
+
+    def fail(self, operation: str, code: str, message: str = "", status: int = 400) -> None:
+        self.failures[operation] = (code, message or code, status)
+
+
+@pytest.fixture
+def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
+    return Faults(monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [
+        ("InsufficientEncryptionPolicyException", "key policy"),
+        ("KmsKeyNotFoundException", "region"),
+        ("InvalidKmsKeyIdException", "TRAILGUARD_CENTRAL_KEY_ARN"),
+        ("KmsException", "KMS"),
+        ("InsufficientS3BucketPolicyException", "bucket policy"),
+        ("TrailNotFoundException", "no longer exists"),
+        ("InvalidHomeRegionException", "home region"),
+        ("NotOrganizationMasterAccountException", "management account"),
+        ("OperationNotPermittedException", "exempt"),
+        ("AccessDenied", "member stack"),
+    ],
+)
+def test_update_trail_errors_become_findings_with_cause_and_next_step(
+    stack: Stack, faults: Faults, code: str, cause: str
+) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", code, "as real AWS says it")
+
+    stack.send("trail/create_trail_no_key.json")
+
+    encryption = finding(only(org.findings())["message"], "trail.encryption")
+    assert encryption["status"] == "REMEDIATION_FAILED"
+    assert code in encryption["remediation"]["error"]
+    assert cause in encryption["remediation"]["error"]
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ConflictException"])
+def test_transient_update_errors_are_reported_and_raised_for_retry(stack: Stack, faults: Faults, code: str) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", code)
+
+    with pytest.raises(ClientError, match=code):
+        stack.send("trail/create_trail_no_key.json")
+
+    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATION_FAILED"
+
+
+def test_missing_remediation_role_is_reported_not_dropped(stack: Stack, faults: Faults) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("AssumeRole", "AccessDenied", "not authorized to perform sts:AssumeRole", 403)
+
+    result = stack.send("trail/create_trail_no_key.json")
+
+    assert result["result"] == "remediation_failed"
+    message = only(org.findings())["message"]
+    assert message["status"] == "REMEDIATION_FAILED"
+    assert "TrailGuardRemediation" in message["findings"][0]["remediation"]["error"]
+    assert MEMBER_A in message["findings"][0]["remediation"]["error"]
+
+
+def test_throttled_read_raises_so_lambda_retries(stack: Stack, faults: Faults) -> None:
+    stack.org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("GetTrail", "ThrottlingException", "Rate exceeded")
+
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        stack.send("trail/create_trail_no_key.json")
+    assert stack.org.findings() == []
+
+
+def test_api_calls_per_event(stack: Stack, api_calls: ApiCalls) -> None:
+    """Drifted: at most 6 calls; compliant: at most 3 (AssumeRole not counted, central key facts warm)."""
+    org = stack.org
+    org.create_trail(MEMBER_B, "audit-trail", OTHER, key=None)
+    stack.send("trail/create_trail_us_east_1.json")  # a first repair warms the central key facts
+    arn = org.create_trail(MEMBER_A, "audit-trail")
+    org.findings()
+
+    api_calls.reset()
+    stack.send("trail/create_trail_central_key.json")
+    compliant = api_calls.count(excluding=("AssumeRole", "GetCallerIdentity"))
+
+    org.client("cloudtrail", MEMBER_A).update_trail(Name=arn, KmsKeyId="")
+    api_calls.reset()
+    stack.send("trail/update_trail_remove_key_console.json")
+    drifted = api_calls.count(excluding=("AssumeRole", "GetCallerIdentity"))
+
+    assert compliant <= 3, api_calls.counter()
+    assert drifted <= 6, api_calls.counter()
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn

@@ -1,0 +1,83 @@
+"""The finding message (CONTRACT.md section 3) and the catalogue it reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trailguard.catalogue import CHECKS, markdown_table
+from trailguard.findings import Finding, Report, Resource, Status, Trigger
+
+RESOURCE = Resource("trail", "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1",
+                    "audit")
+TRIGGER = Trigger("event", "evt-1", "UpdateTrail", "arn:aws:sts::333333333333:assumed-role/Admin/jane")
+CONTRACT_IDS = {
+    "trail.encryption", "trail.logging", "trail.log-file-validation", "trail.multi-region", "trail.destination",
+    "trail.delivery", "trail.deleted", "key.state", "key.rotation", "key.cloudtrail-encrypt",
+    "key.cloudtrail-describe", "key.public", "key.external-access", "key.region", "bucket.cloudtrail-acl-check",
+    "bucket.cloudtrail-write", "bucket.public", "bucket.external-access", "bucket.encryption", "bucket.tls-only",
+    "bucket.versioning",
+}
+
+
+def report(*findings: Finding, mode: str = "remediate") -> Report:
+    return Report(RESOURCE, findings, TRIGGER, mode)
+
+
+def make(check: str, status: Status) -> Finding:
+    return Finding(check, status, f"{check} is wrong.", {"a": 1}, {"a": 2}, "x:Y", None)
+
+
+def test_catalogue_has_exactly_the_contract_check_ids() -> None:
+    assert set(CHECKS) == CONTRACT_IDS
+
+
+def test_readme_shows_the_catalogue_as_the_code_has_it() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    assert markdown_table() in readme
+
+
+def test_top_level_severity_is_the_highest_and_status_the_worst() -> None:
+    message = report(make("trail.log-file-validation", Status.REMEDIATED),
+                     make("trail.encryption", Status.OPEN)).to_message()
+
+    assert message["severity"] == "HIGH"
+    assert message["status"] == "OPEN"
+    assert report(make("trail.logging", Status.OPEN),
+                  make("trail.encryption", Status.REMEDIATION_FAILED)).status is Status.REMEDIATION_FAILED
+    assert report(make("trail.logging", Status.REMEDIATED)).status is Status.REMEDIATED
+
+
+def test_message_has_every_contract_key() -> None:
+    message = json.loads(json.dumps(report(make("trail.encryption", Status.REMEDIATED)).to_message()))
+
+    assert message["schema"] == "trailguard.finding/1"
+    assert set(message) >= {"schema", "resource", "severity", "status", "mode", "findings", "trigger", "time"}
+    assert set(message["resource"]) == {"type", "arn", "account", "region"}
+    item = message["findings"][0]
+    assert set(item) >= {"check", "severity", "status", "summary", "observed", "expected", "remediation",
+                         "compliance"}
+    assert set(item["remediation"]) == {"action", "error"}
+    assert set(message["trigger"]) == {"type", "event_id", "event_name", "actor"}
+    assert message["time"].endswith("Z")
+
+
+def test_subject_is_one_short_line_and_attributes_allow_filtering() -> None:
+    many = report(*(make(check, Status.OPEN) for check in sorted(CONTRACT_IDS) if check.startswith("trail.")))
+
+    assert len(many.subject()) < 100
+    assert "\n" not in many.subject()
+    attributes = many.attributes()
+    assert attributes["checks"]["DataType"] == "String.Array"
+    assert json.loads(attributes["checks"]["StringValue"])[0].startswith("trail.")
+    assert {name: value["StringValue"] for name, value in attributes.items() if name != "checks"} == {
+        "severity": "HIGH", "status": "OPEN", "account": "333333333333", "resource_type": "trail"}
+
+
+def test_text_says_what_where_who_and_what_was_done() -> None:
+    text = report(make("trail.encryption", Status.REMEDIATED)).text()
+
+    assert "audit" in text and "333333333333" in text and "eu-west-1" in text
+    assert "UpdateTrail by arn:aws:sts::333333333333:assumed-role/Admin/jane" in text
+    assert "repaired" in text
