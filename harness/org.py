@@ -85,24 +85,24 @@ class SimulatedOrg:
     def client(self, service: str, account: str, region: str = HOME) -> Any:
         return self.session(account).client(service, region_name=region)
 
-    def environment(self, **overrides: str) -> dict[str, str]:
-        """The functions' configuration, as template.yaml sets it."""
-        env = {
-            "TRAILGUARD_CENTRAL_KEY_ARN": self.key_arn,
-            "TRAILGUARD_LOG_BUCKET": self.bucket,
-            "TRAILGUARD_TOPIC_ARN": self.topic_arn,
-            "TRAILGUARD_MODE": "remediate",
-            "TRAILGUARD_REMEDIATION_ROLE_NAME": "TrailGuardRemediation",
-            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID": self.management,
-            "TRAILGUARD_ORG_ID": self.org_id,
-            "TRAILGUARD_EXEMPT_TAG": "trailguard:exempt",
-            "TRAILGUARD_REPAIR_POLICIES": "false",
-            "TRAILGUARD_IDEMPOTENCY_TABLE": "",
-            "TRAILGUARD_ACCOUNTS": ",".join(self.accounts),
-            "TRAILGUARD_REGIONS": f"{HOME},{OTHER}",
+    def parameters(self) -> dict[str, str]:
+        """The stack's parameters and resources, as `sam deploy` would give them for this organization."""
+        return {
+            "CentralKeyArn": self.key_arn,
+            "LogBucketName": self.bucket,
+            "Mode": "remediate",
+            "RemediationRoleName": "TrailGuardRemediation",
+            "ManagementAccountId": self.management,
+            "OrgId": self.org_id,
+            "ExemptTag": "trailguard:exempt",
+            "RepairPolicies": "false",
+            "Accounts": ",".join(self.accounts),
+            "Regions": f"{HOME},{OTHER}",
+            "FindingsTopic": self.topic_arn,
+            "IdempotencyTable": "",
+            "AWS::AccountId": self.central,
+            "AWS::Region": HOME,
         }
-        env.update(overrides)
-        return env
 
     def function_credentials(self) -> dict[str, str]:
         """Environment credentials of the functions' own role in the central account."""

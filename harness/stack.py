@@ -24,15 +24,21 @@ class InProcessStack:
     def __init__(self, org: SimulatedOrg, setenv: SetEnv = _setenv) -> None:
         self.org = org
         self._setenv = setenv
-        self.specs: list[FunctionSpec] = functions(load_template(), parameters={"LogBucketName": org.bucket})
+        self.specs: list[FunctionSpec] = functions(load_template(), parameters=org.parameters())
         self.specs_by_id = {spec.logical_id: spec for spec in self.specs}
         self.configure()
         for name, value in org.function_credentials().items():
             setenv(name, value)
 
     def configure(self, **overrides: str) -> None:
-        """Set the functions' configuration (CONTRACT.md section 2), e.g. configure(TRAILGUARD_MODE="report")."""
-        for name, value in self.org.environment(**overrides).items():
+        """Set the functions' environment as template.yaml wires it from the parameters, then the overrides
+        (CONTRACT.md section 2 names), e.g. configure(TRAILGUARD_MODE="report")."""
+        environment = dict(self.specs[0].environment)
+        unresolved = sorted(name for name, value in environment.items() if not isinstance(value, str))
+        if unresolved:
+            raise ValueError(f"template environment variables left unresolved: {unresolved}")
+        environment.update(overrides)
+        for name, value in environment.items():
             self._setenv(name, value)
 
     def targets(self, event: dict[str, Any]) -> list[FunctionSpec]:

@@ -40,7 +40,14 @@ CONTRACT_VARIABLES = {
 }
 
 # Actions without resource-level permissions (Service Authorization Reference): read-only or list only.
-STAR_RESOURCE_ALLOWED = {"cloudtrail:DescribeTrails", "cloudtrail:ListTrails", "organizations:ListAccounts"}
+STAR_RESOURCE_ALLOWED = {
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:ListTrails",
+    "ec2:DescribeRegions",
+    "organizations:ListAccounts",
+    "organizations:DescribeOrganization",
+    "organizations:ListAWSServiceAccessForOrganization",
+}
 
 # Packages the Lambda environment already has (runtime or Powertools layer): never bundled again.
 PROVIDED = {"boto3", "botocore", "aws-lambda-powertools", "aws_lambda_powertools", "pydantic", "aws-xray-sdk"}
@@ -162,7 +169,9 @@ def test_every_function_runs_python_313_on_arm_with_both_layers_and_tracing(logi
     assert properties["Architectures"] == ["arm64"]
     assert properties["Layers"] == [{"Ref": "TrailGuardLayer"}, {"Ref": "PowertoolsLayerArn"}]
     assert properties["Tracing"] == "Active"
-    assert (properties["Timeout"], properties["MemorySize"]) == (60, 256)
+    # The key and bucket guards read every account and region to find the trails in scope.
+    timeout = 60 if logical_id == "TrailGuardFunction" else 300
+    assert (properties["Timeout"], properties["MemorySize"]) == (timeout, 256)
     assert properties["DeadLetterQueue"] == {
         "Type": "SQS",
         "TargetArn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]},
@@ -284,6 +293,7 @@ def test_trail_function_permissions() -> None:
     ]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
+    assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
     assert_idempotency_only(granted)
 
@@ -306,6 +316,9 @@ def test_key_function_permissions() -> None:
             {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
         ]
     assert granted.pop("cloudtrail:DescribeTrails") == ["*"]
+    assert granted.pop("cloudtrail:ListTrails") == ["*"]
+    assert granted.pop("ec2:DescribeRegions") == ["*"]
+    assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sts:AssumeRole") == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
@@ -329,10 +342,19 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
         "GetBucketAcl",
         "GetBucketOwnershipControls",
         "GetBucketLocation",
+        "PutBucketPublicAccessBlock",
     ):
         assert granted.pop(f"s3:{action}") == [bucket]
     for action in ("DescribeKey", "GetKeyPolicy"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
+    assert granted.pop("cloudtrail:GetTrail") == [
+        {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
+    ]
+    assert granted.pop("cloudtrail:ListTrails") == ["*"]
+    assert granted.pop("ec2:DescribeRegions") == ["*"]
+    assert granted.pop("sts:AssumeRole") == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
+    ]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
     assert_idempotency_only(granted)
@@ -512,7 +534,7 @@ def test_member_remediation_role_trusts_only_the_central_function_roles() -> Non
     ]
 
 
-def test_member_remediation_role_can_read_and_repair_trails_and_nothing_else() -> None:
+def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organization_only() -> None:
     (policy,) = MEMBER["Resources"]["RemediationRole"]["Properties"]["Policies"]
     granted = {
         action: statement["Resource"]
@@ -529,6 +551,13 @@ def test_member_remediation_role_can_read_and_repair_trails_and_nothing_else() -
         "cloudtrail:StartLogging": own_trails,
         "cloudtrail:DescribeTrails": "*",
         "cloudtrail:ListTrails": "*",
+        "organizations:ListAccounts": "*",
+        "organizations:DescribeOrganization": "*",
+        "organizations:ListAWSServiceAccessForOrganization": "*",
+        "iam:GetRole": {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+            "cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail"
+        },
     }
 
 

@@ -244,10 +244,18 @@ def _repair(state: BucketState, violations: list[Violation], scope: Scope, deps:
     if policy_checks and settings.repair_policies:
         try:
             existing = policy.parse_policy(state.policy or {"Version": "2012-10-17", "Statement": []})
+            management = settings.management_account_id
+            prefixes = {trail.s3_prefix for trail in scope.trails if trail.s3_bucket == state.name}
             merged = policy.merge_bucket_policy(
-                existing, bucket=state.name, trail_accounts=[a for a in scope.trail_accounts
-                                                             if a != settings.management_account_id],
-                management_account=settings.management_account_id, org_id=settings.org_id)
+                existing,
+                state.name,
+                trail_accounts=[account for account in scope.trail_accounts if account != management],
+                management_account=management,
+                org_id=settings.org_id,
+                prefix=prefixes.pop() if len(prefixes) == 1 else None,
+                partition=settings.central_key.partition,
+                kms_key_arn=settings.central_key_arn,
+            )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
         else:

@@ -246,10 +246,14 @@ def _repair(state: KeyState, violations: list[Violation], scope: Scope, deps: De
     policy_checks = [name for name in POLICY_CHECKS if name in checks]
     if policy_checks and settings.repair_policies and state.policy is not None:
         try:
+            management = settings.management_account_id
             merged = policy.merge_key_policy(
-                policy.parse_policy(state.policy), key_account=settings.central_key.account,
-                trail_accounts=list(scope.trail_accounts) or [settings.management_account_id
-                                                             or settings.central_key.account],
+                policy.parse_policy(state.policy),
+                settings.central_key.account,
+                management_account=management,
+                org_id=settings.org_id,
+                trail_accounts=[account for account in scope.trail_accounts if account != management],
+                key_arn=settings.central_key_arn,
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))

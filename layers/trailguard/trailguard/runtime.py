@@ -40,6 +40,11 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
         except EventParseError as error:
             logger.error("event dropped: cannot be understood", reason=str(error))
             outcome = Outcome("dropped", reason=str(error))
+        except Exception as error:
+            # Transient AWS failures and defects: raised, so that Lambda retries and the DLQ keeps the event.
+            count("failed")
+            logger.exception("event failed; Lambda will retry it", error=type(error).__name__)
+            raise
         count(outcome.result)
         logger.info("event handled", **outcome.to_dict())
         return outcome.to_dict()

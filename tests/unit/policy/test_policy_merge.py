@@ -269,7 +269,7 @@ def test_merge_key_policy_never_widens(policy: dict[str, Any]) -> None:
     assert public_grants(after, KEY_ARN) == []
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=policies())
 def test_merge_bucket_policy_never_widens(policy: dict[str, Any]) -> None:
     before = parse_policy(policy)

@@ -252,8 +252,12 @@ def key_policy(
 
 
 def key_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec) -> list[str]:
-    """What keeps this key policy from serving the spec (empty when it does)."""
+    """What keeps this key policy from serving the spec (empty when it does). A policy over the size
+    limit is reported for that alone: AWS would not store it."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
+    size = policy_size(doc.to_dict())
+    if size > KMS_KEY_POLICY_LIMIT:
+        return [f"the policy would be {size} bytes, over the KMS limit of {KMS_KEY_POLICY_LIMIT}"]
     problems: list[str] = []
     for account in spec.encrypting_accounts:
         trail = spec.probe_trail(account)
@@ -268,9 +272,6 @@ def key_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: KeyPol
             problems.append(verdict.reason.rstrip("."))
     if not key_admin_statements(doc, spec.key_account):
         problems.append(f"no statement would let account {spec.key_account} administer the key")
-    size = policy_size(doc.to_dict())
-    if size > KMS_KEY_POLICY_LIMIT:
-        problems.append(f"the policy would be {size} bytes, over the KMS limit of {KMS_KEY_POLICY_LIMIT}")
     return problems
 
 
@@ -414,6 +415,9 @@ def bucket_policy(
 def bucket_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec) -> list[str]:
     """What keeps this bucket policy from serving the spec (empty when it does)."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
+    size = policy_size(doc.to_dict())
+    if size > S3_BUCKET_POLICY_LIMIT:
+        return [f"the policy would be {size} bytes, over the S3 limit of {S3_BUCKET_POLICY_LIMIT}"]
     problems: list[str] = []
     for account in spec.writing_accounts:
         trail = spec.probe_trail(account)
@@ -434,7 +438,4 @@ def bucket_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: Buc
                 cloudtrail_may_put_object(doc, spec.bucket, key, org_trail, kms_key_arn=spec.kms_key_arn)
             )
         problems.extend(verdict.reason.rstrip(".") for verdict in checks if not verdict.allowed)
-    size = policy_size(doc.to_dict())
-    if size > S3_BUCKET_POLICY_LIMIT:
-        problems.append(f"the policy would be {size} bytes, over the S3 limit of {S3_BUCKET_POLICY_LIMIT}")
     return problems

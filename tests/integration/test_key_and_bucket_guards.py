@@ -1,0 +1,285 @@
+"""The key and bucket guards end to end under moto, with trails in scope across accounts and regions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, OUTSIDER, SimulatedOrg
+from harness.stack import InProcessStack as Stack
+from tests.conftest import ApiCalls, only
+from trailguard import policy
+
+
+@pytest.fixture
+def trails(stack: Stack) -> list[str]:
+    """Trails that depend on the central key and bucket: two members' own and the organization trail."""
+    org = stack.org
+    return [
+        org.create_trail(MEMBER_A, "audit-trail"),
+        org.create_trail(MEMBER_B, "audit-trail", OTHER),
+        org.create_trail(MANAGEMENT, "org-trail", organization=True),
+    ]
+
+
+def finding(message: dict[str, Any], check: str) -> dict[str, Any]:
+    matches = [item for item in message["findings"] if item["check"] == check]
+    assert len(matches) == 1, [item["check"] for item in message["findings"]]
+    return matches[0]
+
+
+def key_policy(org: SimulatedOrg) -> dict[str, Any]:
+    kms = org.client("kms", CENTRAL)
+    return dict(json.loads(kms.get_key_policy(KeyId=org.key_id, PolicyName="default")["Policy"]))
+
+
+def key_state(org: SimulatedOrg) -> str:
+    return str(org.client("kms", CENTRAL).describe_key(KeyId=org.key_id)["KeyMetadata"]["KeyState"])
+
+
+def test_scheduled_deletion_is_cancelled_and_the_key_enabled(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    org.client("kms", CENTRAL).schedule_key_deletion(KeyId=org.key_id, PendingWindowInDays=7)
+
+    result = stack.send("key/schedule_key_deletion.json")
+
+    assert key_state(org) == "Enabled"
+    assert result["result"] == "remediated"
+    published = only(org.findings())
+    message = published["message"]
+    state = finding(message, "key.state")
+    assert state["status"] == "REMEDIATED"
+    assert state["severity"] == "CRITICAL"
+    assert state["observed"] == {"KeyState": "PendingDeletion"}
+    assert message["severity"] == "CRITICAL"
+    assert message["resource"] == {"type": "key", "arn": org.key_arn, "account": CENTRAL, "region": HOME}
+    assert published["attributes"]["resource_type"] == "key"
+
+
+@pytest.mark.parametrize("sample", ["key/disable_key.json", "key/disable_key_new_shape.json",
+                                    "key/disable_key_by_alias.json"])
+def test_disabled_key_is_enabled_again(stack: Stack, trails: list[str], sample: str) -> None:
+    org = stack.org
+    org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
+
+    stack.send(sample)
+
+    assert key_state(org) == "Enabled"
+    assert finding(only(org.findings())["message"], "key.state")["status"] == "REMEDIATED"
+
+
+def test_rotation_is_turned_back_on(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    kms = org.client("kms", CENTRAL)
+    kms.disable_key_rotation(KeyId=org.key_id)
+
+    stack.send("key/disable_key_rotation.json")
+
+    assert kms.get_key_rotation_status(KeyId=org.key_id)["KeyRotationEnabled"] is True
+    rotation = finding(only(org.findings())["message"], "key.rotation")
+    assert rotation["status"] == "REMEDIATED"
+    assert rotation["remediation"]["action"] == "kms:EnableKeyRotation"
+
+
+def broken_key_policy(org: SimulatedOrg) -> dict[str, Any]:
+    """The simulated key policy without its CloudTrail encrypt grant, plus a public grant and an unrelated one."""
+    statements = [s for s in key_policy(org)["Statement"] if "kms:GenerateDataKey*" not in json.dumps(s)]
+    statements.append({"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
+                       "Resource": "*"})
+    statements.append({"Sid": "BackupRole", "Effect": "Allow",
+                       "Principal": {"AWS": f"arn:aws:iam::{CENTRAL}:role/Backup"},
+                       "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def test_dropped_cloudtrail_grant_is_reported_and_not_written_without_policy_repair(
+    stack: Stack, trails: list[str], api_calls: ApiCalls
+) -> None:
+    org = stack.org
+    broken = broken_key_policy(org)
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(broken))
+    api_calls.reset()
+
+    stack.send("key/put_key_policy.json")
+
+    assert "PutKeyPolicy" not in api_calls.calls
+    assert key_policy(org) == broken
+    message = only(org.findings())["message"]
+    encrypt = finding(message, "key.cloudtrail-encrypt")
+    assert encrypt["severity"] == "CRITICAL"
+    assert encrypt["status"] == "OPEN"
+    for account in (MANAGEMENT, MEMBER_A, MEMBER_B):
+        assert account in encrypt["summary"]
+    assert finding(message, "key.public")["status"] == "OPEN"
+    assert message["status"] == "OPEN"
+
+
+def test_policy_repair_restores_the_grant_keeps_the_rest_and_removes_the_public_grant(
+    stack: Stack, trails: list[str]
+) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    broken = broken_key_policy(org)
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(broken))
+
+    stack.send("key/put_key_policy.json")
+
+    repaired = key_policy(org)
+    document = policy.parse_policy(repaired)
+    for trail in trails:
+        assert policy.cloudtrail_may_encrypt(document, org.key_arn, trail).allowed, trail
+    assert policy.public_grants(document, org.key_arn) == []
+    sids = [statement.get("Sid") for statement in repaired["Statement"]]
+    assert "BackupRole" in sids
+    assert "Everyone" not in sids
+    admin = [s for s in repaired["Statement"] if s.get("Principal") == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
+             and s.get("Action") in ("kms:*", ["kms:*"])]
+    assert admin, "the administrator statement is kept"
+    message = only(org.findings())["message"]
+    assert finding(message, "key.cloudtrail-encrypt")["status"] == "REMEDIATED"
+    assert finding(message, "key.public")["status"] == "REMEDIATED"
+
+
+def test_public_key_policy_is_reported(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    current = key_policy(org)
+    current["Statement"].append({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"},
+                                 "Action": "kms:Decrypt", "Resource": "*"})
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(current))
+
+    stack.send("key/put_key_policy_public.json")
+
+    message = only(org.findings())["message"]
+    assert [item["check"] for item in message["findings"]] == ["key.public"]
+    assert message["severity"] == "CRITICAL"
+
+
+def test_events_about_other_keys_change_nothing_and_say_nothing(stack: Stack, trails: list[str],
+                                                                 api_calls: ApiCalls) -> None:
+    api_calls.reset()
+
+    result = stack.send("key/put_key_policy_other_key.json")
+
+    assert result["result"] == "ignored"
+    assert api_calls.writes() == []
+    assert stack.org.findings() == []
+
+
+def test_compliant_key_is_silent(stack: Stack, trails: list[str]) -> None:
+    result = stack.send("key/put_key_policy.json")
+
+    assert result["result"] == "compliant"
+    assert stack.org.findings() == []
+
+
+# --- the central bucket -------------------------------------------------------------------------------------
+
+
+def s3(org: SimulatedOrg) -> Any:
+    return org.client("s3", CENTRAL)
+
+
+def test_deleted_bucket_policy_is_a_critical_write_finding(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    s3(org).delete_bucket_policy(Bucket=org.bucket)
+
+    stack.send("bucket/delete_bucket_policy.json")
+
+    message = only(org.findings())["message"]
+    write = finding(message, "bucket.cloudtrail-write")
+    assert write["severity"] == "CRITICAL"
+    assert write["status"] == "OPEN"
+    assert finding(message, "bucket.cloudtrail-acl-check")["severity"] == "CRITICAL"
+    assert message["resource"] == {"type": "bucket", "arn": f"arn:aws:s3:::{org.bucket}", "account": CENTRAL,
+                                   "region": HOME}
+
+
+def test_deleted_bucket_policy_is_restored_with_policy_repair(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    s3(org).delete_bucket_policy(Bucket=org.bucket)
+
+    stack.send("bucket/delete_bucket_policy_old_host.json")
+
+    restored = policy.parse_policy(s3(org).get_bucket_policy(Bucket=org.bucket)["Policy"])
+    for trail in trails[:2]:
+        account = trail.split(":")[4]
+        key = policy.cloudtrail_object_key(account, region=trail.split(":")[3])
+        assert policy.cloudtrail_may_put_object(restored, org.bucket, key, trail).allowed
+    assert finding(only(org.findings())["message"], "bucket.cloudtrail-write")["status"] == "REMEDIATED"
+
+
+def with_statement(org: SimulatedOrg, statement: dict[str, Any]) -> None:
+    current = json.loads(s3(org).get_bucket_policy(Bucket=org.bucket)["Policy"])
+    current["Statement"].append(statement)
+    s3(org).put_bucket_policy(Bucket=org.bucket, Policy=json.dumps(current))
+
+
+def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    with_statement(org, {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                         "Resource": f"arn:aws:s3:::{org.bucket}/*"})
+
+    stack.send("bucket/put_bucket_policy_public.json")
+
+    message = only(org.findings())["message"]
+    assert [item["check"] for item in message["findings"]] == ["bucket.public"]
+    assert message["severity"] == "CRITICAL"
+
+
+def test_grant_to_an_outside_account_is_reported(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    with_statement(org, {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
+                         "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{org.bucket}/*"})
+
+    stack.send("bucket/put_bucket_policy_external.json")
+
+    message = only(org.findings())["message"]
+    external = finding(message, "bucket.external-access")
+    assert external["severity"] == "HIGH"
+    assert OUTSIDER in external["summary"]
+
+
+def test_default_encryption_switched_to_aes256_goes_back_to_the_central_key(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    s3(org).put_bucket_encryption(Bucket=org.bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+    stack.send("bucket/put_bucket_encryption_aes256.json")
+
+    rule = s3(org).get_bucket_encryption(Bucket=org.bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": org.key_arn}
+    encryption = finding(only(org.findings())["message"], "bucket.encryption")
+    assert encryption["status"] == "REMEDIATED"
+    assert encryption["observed"]["SSEAlgorithm"] == "AES256"
+
+
+def test_report_mode_changes_nothing_on_the_bucket(stack: Stack, trails: list[str], api_calls: ApiCalls) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_MODE="report", TRAILGUARD_REPAIR_POLICIES="true")
+    s3(org).delete_bucket_encryption(Bucket=org.bucket)
+    api_calls.reset()
+
+    stack.send("bucket/delete_bucket_encryption.json")
+
+    assert api_calls.writes() == []
+    assert finding(only(org.findings())["message"], "bucket.encryption")["status"] == "OPEN"
+
+
+def test_compliant_bucket_is_silent(stack: Stack, trails: list[str]) -> None:
+    result = stack.send("bucket/put_bucket_versioning_suspended.json")  # versioning is in fact still Enabled
+
+    assert result["result"] == "compliant"
+    assert stack.org.findings() == []
+
+
+def test_events_about_other_buckets_change_nothing(stack: Stack, trails: list[str]) -> None:
+    from harness.org import EVENTS
+
+    event = json.loads((EVENTS / "bucket/unrouted/put_bucket_policy_other_bucket.json").read_text())
+
+    assert stack.targets(event) == []
+    assert stack.invoke("BucketGuardFunction", event)["result"] == "ignored"
+    assert stack.org.findings() == []
