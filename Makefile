@@ -45,10 +45,10 @@ unit: $(VENV)/.installed ## pytest (unit and integration, under moto)
 test: lint typecheck validate unit ## Everything CI runs: lint, types, template validation, tests
 
 demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (moto), end to end
-	$(PY) -m demo
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo
 
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
-	$(PY) -m demo.bench
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml

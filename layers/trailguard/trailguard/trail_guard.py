@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from trailguard.arns import parse_trail_arn, partition_of, trail_arn
 from trailguard.catalogue import check
-from trailguard.centralkey import key_facts
+from trailguard import centralkey
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Resource, Status, Trigger, Violation
@@ -99,7 +99,7 @@ def _repair(trail: Trail, violations: list[Violation], deps: Deps,
 
     changes: dict[str, Any] = {}
     if "trail.encryption" in by_check:
-        gap = key_gap(trail, key_facts(deps.sessions, settings.central_key, settings.log_bucket), settings)
+        gap = key_gap(trail, centralkey.key_facts(deps.sessions, settings.central_key, settings.log_bucket), settings)
         if gap is None:
             changes["KmsKeyId"] = settings.central_key_arn
         else:
@@ -115,6 +115,8 @@ def _repair(trail: Trail, violations: list[Violation], deps: Deps,
         except ClientError as error:
             retry = error if is_transient(error) else retry
             failed.update(dict.fromkeys(update_checks, explain("UpdateTrail", error)))
+            if "KmsKeyId" in changes:
+                centralkey.forget()  # the cached key facts said yes and AWS said no: read them again next time
     if "trail.logging" in by_check:
         try:
             adapter.start_logging(trail.ref)

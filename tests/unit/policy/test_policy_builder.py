@@ -39,7 +39,11 @@ READERS = st.one_of(
 def test_required_key_statements_for_an_organization() -> None:
     # Given the central key account, the management account and one member with its own trails
     statements = required_key_statements(
-        CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=[MEMBER], log_readers=[f"arn:aws:iam::{CENTRAL}:role/R"]
+        CENTRAL,
+        management_account=MGMT,
+        org_id=ORG_ID,
+        trail_accounts=[MEMBER],
+        log_readers=[f"arn:aws:iam::{CENTRAL}:role/R"],
     )
     # Then: admin, encrypt (management first), describe, readers — all with TrailGuard Sids
     assert [s["Sid"] for s in statements] == [
@@ -68,7 +72,9 @@ def test_without_readers_there_is_no_decrypt_statement() -> None:
 
 
 def test_key_policy_serves_new_trails_and_nothing_else() -> None:
-    doc = parse_policy(key_policy(CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=[ZERO], key_arn=KEY_ARN))
+    doc = parse_policy(
+        key_policy(CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=[ZERO], key_arn=KEY_ARN)
+    )
     assert cloudtrail_may_encrypt(doc, KEY_ARN, trail(MGMT, "created-next-year", "ap-south-1")).allowed
     assert cloudtrail_may_encrypt(doc, KEY_ARN, trail(ZERO)).allowed
     assert not cloudtrail_may_encrypt(doc, KEY_ARN, trail(MEMBER)).allowed
@@ -82,10 +88,18 @@ def test_bucket_policy_for_an_organization_with_a_prefix() -> None:
     doc = parse_policy(policy)
     org_trail = trail(MGMT, "org", "us-east-1")
     assert cloudtrail_may_get_bucket_acl(doc, "central-logs", org_trail).allowed
-    assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(OUTSIDER, ORG_ID, "org"), org_trail).allowed
-    assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(MGMT, None, "org"), org_trail).allowed
-    assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(MEMBER, None, "org"), trail(MEMBER)).allowed
-    assert not cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(MEMBER), trail(MEMBER)).allowed
+    assert cloudtrail_may_put_object(
+        doc, "central-logs", cloudtrail_object_key(OUTSIDER, ORG_ID, "org"), org_trail
+    ).allowed
+    assert cloudtrail_may_put_object(
+        doc, "central-logs", cloudtrail_object_key(MGMT, None, "org"), org_trail
+    ).allowed
+    assert cloudtrail_may_put_object(
+        doc, "central-logs", cloudtrail_object_key(MEMBER, None, "org"), trail(MEMBER)
+    ).allowed
+    assert not cloudtrail_may_put_object(
+        doc, "central-logs", cloudtrail_object_key(MEMBER), trail(MEMBER)
+    ).allowed
     assert not cloudtrail_may_put_object(
         doc, "central-logs", cloudtrail_object_key(MEMBER, None, "org"), trail(OUTSIDER)
     ).allowed, "aws:SourceAccount keeps another account's trail out of a member's folder"
@@ -101,7 +115,10 @@ def test_bucket_policy_for_an_organization_with_a_prefix() -> None:
         (lambda: key_policy(CENTRAL, org_id=ORG_ID, trail_accounts=[MEMBER]), "needs the management account"),
         (lambda: key_policy(CENTRAL, management_account=MGMT, org_id="o-short"), "must look like o-"),
         (lambda: key_policy(CENTRAL, trail_accounts=[MEMBER], key_arn="alias/x"), "not a KMS key ARN"),
-        (lambda: key_policy(CENTRAL, trail_accounts=[MEMBER], key_arn=KEY_ARN.replace(CENTRAL, MEMBER)), "not in the key account"),
+        (
+            lambda: key_policy(CENTRAL, trail_accounts=[MEMBER], key_arn=KEY_ARN.replace(CENTRAL, MEMBER)),
+            "not in the key account",
+        ),
         (lambda: key_policy(CENTRAL, trail_accounts=[MEMBER], log_readers=["bob"]), "log reader must be"),
         (lambda: key_policy(CENTRAL, trail_accounts=["1234567890123"]), "trail account must be"),
         (lambda: bucket_policy("Bad_Bucket", [MEMBER]), "bucket must be an S3 bucket name"),
@@ -141,8 +158,14 @@ def test_built_key_policies_always_pass(
     key_arn = f"arn:aws:kms:eu-west-1:{key_account}:key/k"
     # When the key policy is built
     doc = parse_policy(
-        key_policy(key_account, management_account=management, org_id=org_id, trail_accounts=accounts,
-                   log_readers=readers, key_arn=key_arn)
+        key_policy(
+            key_account,
+            management_account=management,
+            org_id=org_id,
+            trail_accounts=accounts,
+            log_readers=readers,
+            key_arn=key_arn,
+        )
     )
     # Then CloudTrail may encrypt and describe for every trail of every account, readers may decrypt,
     # nothing is public, and the key account administers the key
@@ -178,7 +201,9 @@ def test_built_bucket_policies_always_pass(
     for account in [*accounts, *([management] if management else [])]:
         arn = trail(account)
         assert cloudtrail_may_get_bucket_acl(doc, "central-logs", arn).allowed
-        assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(account, None, clean), arn).allowed
+        assert cloudtrail_may_put_object(
+            doc, "central-logs", cloudtrail_object_key(account, None, clean), arn
+        ).allowed
         if org_id and management:
             key = cloudtrail_object_key(account, org_id, clean)
             assert cloudtrail_may_put_object(doc, "central-logs", key, trail(management, "org")).allowed

@@ -9,7 +9,12 @@ import pytest
 
 from trailguard.policy import PolicyParseError, parse_policy
 
-ADMIN = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"}
+ADMIN = {
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
 
 
 def policy(*statements: dict[str, Any], version: str | None = "2012-10-17") -> dict[str, Any]:
@@ -42,7 +47,9 @@ def test_statement_object_and_strings_are_normalised_to_tuples() -> None:
         ({"Service": "CloudTrail.amazonaws.com"}, False, (), ("cloudtrail.amazonaws.com",)),
     ],
 )
-def test_principal_forms(principal: Any, everyone: bool, aws: tuple[str, ...], service: tuple[str, ...]) -> None:
+def test_principal_forms(
+    principal: Any, everyone: bool, aws: tuple[str, ...], service: tuple[str, ...]
+) -> None:
     # Given each form of Principal, Then it is normalised (bare ids become roots, leading zeros kept)
     doc = parse_policy(policy({**ADMIN, "Principal": principal}))
     spec = doc.statements[0].principal
@@ -53,7 +60,12 @@ def test_federated_canonical_user_and_not_principal_are_kept() -> None:
     doc = parse_policy(
         policy(
             {**ADMIN, "Principal": {"Federated": "cognito-identity.amazonaws.com", "CanonicalUser": "abc"}},
-            {"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"}, "NotAction": "kms:Decrypt", "NotResource": "x"},
+            {
+                "Effect": "Deny",
+                "NotPrincipal": {"AWS": "111111111111"},
+                "NotAction": "kms:Decrypt",
+                "NotResource": "x",
+            },
         )
     )
     first, second = doc.statements
@@ -65,7 +77,12 @@ def test_federated_canonical_user_and_not_principal_are_kept() -> None:
 def test_condition_values_are_strings_as_aws_reads_them() -> None:
     # Given JSON booleans and numbers in a Condition
     doc = parse_policy(
-        policy({**ADMIN, "Condition": {"Bool": {"aws:SecureTransport": False}, "NumericLessThan": {"s3:max-keys": 10}}})
+        policy(
+            {
+                **ADMIN,
+                "Condition": {"Bool": {"aws:SecureTransport": False}, "NumericLessThan": {"s3:max-keys": 10}},
+            }
+        )
     )
     # Then they are the strings AWS compares
     bool_condition, numeric = doc.statements[0].conditions
@@ -74,7 +91,9 @@ def test_condition_values_are_strings_as_aws_reads_them() -> None:
 
 
 def test_operator_name_is_split_into_qualifier_base_and_if_exists() -> None:
-    doc = parse_policy(policy({**ADMIN, "Condition": {"ForAnyValue:StringLikeIfExists": {"k": "v"}, "Weird": {"k": "v"}}}))
+    doc = parse_policy(
+        policy({**ADMIN, "Condition": {"ForAnyValue:StringLikeIfExists": {"k": "v"}, "Weird": {"k": "v"}}})
+    )
     known, unknown = doc.statements[0].conditions
     assert (known.qualifier, known.base, known.if_exists) == ("ForAnyValue", "StringLike", True)
     assert unknown.base is None
@@ -95,8 +114,10 @@ def test_bytes_input_is_utf8() -> None:
 def test_repeated_keys_keep_the_last_and_are_reported_where_they_are() -> None:
     # Given JSON text with a key repeated at three levels
     text = """{"Version": "2012-10-17", "Statement": [
-      {"Sid": "A", "Effect": "Deny", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*",
-       "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5", "aws:PrincipalOrgID": "o-zzzzzzzzzz"},
+      {"Sid": "A", "Effect": "Deny", "Effect": "Allow",
+       "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*",
+       "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5",
+                                      "aws:PrincipalOrgID": "o-zzzzzzzzzz"},
                      "StringEquals": {"kms:CallerAccount": "111111111111"},
                      "StringEquals": {"kms:CallerAccount": "222222222222"}}}]}"""
     # When it is parsed
@@ -108,7 +129,8 @@ def test_repeated_keys_keep_the_last_and_are_reported_where_they_are() -> None:
     assert doc.warnings == (
         'statement #1 ("A") has the key "Effect" twice: only the last is kept, the first is silently lost '
         "(AWS parses the policy the same way)",
-        'statement #1 ("A") Condition has the key "StringEquals" 3 times: only the last is kept, the other 2 are '
+        'statement #1 ("A") Condition has the key "StringEquals" 3 times: only the last is kept, '
+        "the other 2 are "
         "silently lost (AWS parses the policy the same way)",
     )
     # And the lost value is not in the document AWS would keep
@@ -121,7 +143,9 @@ def test_repeated_key_inside_a_condition_block_is_reported() -> None:
         '"Condition": {"StringEquals": {"aws:SourceAccount": "1", "aws:SourceAccount": "2"}}}}'
     )
     (warning,) = parse_policy(text).warnings
-    assert warning.startswith('statement #1 Condition operator "StringEquals" has the key "aws:SourceAccount" twice')
+    assert warning.startswith(
+        'statement #1 Condition operator "StringEquals" has the key "aws:SourceAccount" twice'
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,9 +163,15 @@ def test_repeated_key_inside_a_condition_block_is_reported() -> None:
         ({"Statement": [1]}, "statement #1 must be a JSON object"),
         ({"Statement": [{**ADMIN, "Effect": "allow"}]}, '"Effect" must be "Allow" or "Deny", got "allow"'),
         ({"Statement": [{**ADMIN, "NotAction": "x"}]}, 'has both "Action" and "NotAction"'),
-        ({"Statement": [{k: v for k, v in ADMIN.items() if k != "Resource"}]}, 'neither "Resource" nor "NotResource"'),
+        (
+            {"Statement": [{k: v for k, v in ADMIN.items() if k != "Resource"}]},
+            'neither "Resource" nor "NotResource"',
+        ),
         ({"Statement": [{k: v for k, v in ADMIN.items() if k != "Principal"}]}, 'neither "Principal" nor'),
-        ({"Statement": [{**ADMIN, "Principal": "arn:aws:iam::111111111111:root"}]}, 'must be "*" or an object'),
+        (
+            {"Statement": [{**ADMIN, "Principal": "arn:aws:iam::111111111111:root"}]},
+            'must be "*" or an object',
+        ),
         ({"Statement": [{**ADMIN, "Principal": {"Users": "x"}}]}, 'unknown principal type "Users"'),
         ({"Statement": [{**ADMIN, "Principal": {}}]}, "must name at least one principal"),
         ({"Statement": [{**ADMIN, "Action": []}]}, "Action must not be an empty list"),
@@ -149,7 +179,10 @@ def test_repeated_key_inside_a_condition_block_is_reported() -> None:
         ({"Statement": [{**ADMIN, "Sid": 3}]}, '"Sid" must be a string'),
         ({"Statement": [{**ADMIN, "Condition": []}]}, "Condition must be an object"),
         ({"Statement": [{**ADMIN, "Condition": {"StringEquals": "x"}}]}, "must map condition keys to values"),
-        ({"Statement": [{**ADMIN, "Condition": {"StringEquals": {"k": {"a": 1}}}}]}, "values must be strings"),
+        (
+            {"Statement": [{**ADMIN, "Condition": {"StringEquals": {"k": {"a": 1}}}}]},
+            "values must be strings",
+        ),
         ({"Statement": [{**ADMIN, "Condition": {"StringEquals": {"k": None}}}]}, "found null"),
         ({"Statement": [{**ADMIN, "Foo": 1}]}, 'unknown element "Foo"'),
         (42, "must be JSON text or a mapping"),

@@ -23,8 +23,13 @@ def allow(**fields: Any) -> dict[str, Any]:
     return statement
 
 
-def allowed(statements: list[dict[str, Any]], context: dict[str, ContextValue] | None = None,
-            caller: Caller = ROLE_SESSION, action: str = "kms:Decrypt", resource: str = KEY) -> bool:
+def allowed(
+    statements: list[dict[str, Any]],
+    context: dict[str, ContextValue] | None = None,
+    caller: Caller = ROLE_SESSION,
+    action: str = "kms:Decrypt",
+    resource: str = KEY,
+) -> bool:
     doc = parse_policy({"Version": "2012-10-17", "Statement": statements})
     return evaluate(doc, Request(caller, action, resource, context or {})).allowed
 
@@ -67,8 +72,18 @@ def when(operator: str, key: str, values: Any, context: dict[str, ContextValue])
         ("IpAddress", "10.0.0.0/8", {"k": "10.1.2.3"}, True),
         ("NotIpAddress", "10.0.0.0/8", {"k": "192.168.0.1"}, True),
         ("NotIpAddress", "10.0.0.0/8", {}, True),
-        ("ArnLike", "arn:aws:cloudtrail:*:111111111111:trail/*", {"k": "arn:aws:cloudtrail:eu-west-1:111111111111:trail/t"}, True),
-        ("ArnLike", "arn:aws:cloudtrail:*:trail/*", {"k": "arn:aws:cloudtrail:eu-west-1:111111111111:trail/t"}, False),
+        (
+            "ArnLike",
+            "arn:aws:cloudtrail:*:111111111111:trail/*",
+            {"k": "arn:aws:cloudtrail:eu-west-1:111111111111:trail/t"},
+            True,
+        ),
+        (
+            "ArnLike",
+            "arn:aws:cloudtrail:*:trail/*",
+            {"k": "arn:aws:cloudtrail:eu-west-1:111111111111:trail/t"},
+            False,
+        ),
         ("ArnEquals", "arn:aws:iam::111111111111:role/*", {"k": "arn:aws:iam::111111111111:role/R"}, True),
         ("ArnNotLike", "arn:aws:iam::111111111111:*", {"k": "arn:aws:iam::999999999999:role/R"}, True),
         ("ArnNotEquals", "arn:aws:iam::111111111111:*", {}, True),
@@ -84,7 +99,9 @@ def when(operator: str, key: str, values: Any, context: dict[str, ContextValue])
         ("stringequals", "a", {"k": "a"}, True),
     ],
 )
-def test_condition_operators(operator: str, values: Any, context: dict[str, ContextValue], expected: bool) -> None:
+def test_condition_operators(
+    operator: str, values: Any, context: dict[str, ContextValue], expected: bool
+) -> None:
     assert when(operator, "k", values, context) is expected
 
 
@@ -115,7 +132,9 @@ def test_unknown_operator_never_grants_and_always_denies() -> None:
     # Then the Allow does not match and the operator is named
     assert not decision.allowed
     assert decision.unknown_conditions == ("StringMatchesRegex",)
-    doc = parse_policy({"Statement": [allow(Sid="A"), {**allow(Sid="D", Condition=unknown), "Effect": "Deny"}]})
+    doc = parse_policy(
+        {"Statement": [allow(Sid="A"), {**allow(Sid="D", Condition=unknown), "Effect": "Deny"}]}
+    )
     decision = evaluate(doc, Request(ROLE_SESSION, "kms:Decrypt", KEY, {}))
     # And the Deny matches
     assert (decision.allowed, decision.denied_explicitly, decision.matched_deny) == (False, True, ("D",))
@@ -123,25 +142,38 @@ def test_unknown_operator_never_grants_and_always_denies() -> None:
 
 
 def test_unknown_operator_is_not_reported_when_a_known_condition_already_fails() -> None:
-    doc = parse_policy({"Statement": [allow(Condition={"StringMatchesRegex": {"k": "x"}, "StringEquals": {"j": "y"}})]})
+    doc = parse_policy(
+        {"Statement": [allow(Condition={"StringMatchesRegex": {"k": "x"}, "StringEquals": {"j": "y"}})]}
+    )
     assert evaluate(doc, Request(ROLE_SESSION, "kms:Decrypt", KEY, {})).unknown_conditions == ()
 
 
 def test_explicit_deny_wins_and_labels_are_sid_or_number() -> None:
     doc = parse_policy({"Statement": [allow(Sid="Open"), {**allow(), "Effect": "Deny"}]})
     decision = evaluate(doc, Request(ROLE_SESSION, "kms:Decrypt", KEY))
-    assert (decision.allowed, decision.matched_allow, decision.matched_deny) == (False, ("Open",), ("statement #2",))
+    assert (decision.allowed, decision.matched_allow, decision.matched_deny) == (
+        False,
+        ("Open",),
+        ("statement #2",),
+    )
 
 
 def test_no_matching_statement_is_an_implicit_deny() -> None:
-    decision = evaluate(parse_policy({"Statement": [allow(Action="kms:Encrypt")]}), Request(ROLE_SESSION, "kms:Decrypt", KEY))
+    decision = evaluate(
+        parse_policy({"Statement": [allow(Action="kms:Encrypt")]}), Request(ROLE_SESSION, "kms:Decrypt", KEY)
+    )
     assert (decision.allowed, decision.denied_explicitly) == (False, False)
 
 
 @pytest.mark.parametrize(
     ("pattern", "action", "expected"),
-    [("kms:GenerateDataKey*", "kms:GenerateDataKeyWithoutPlaintext", True), ("KMS:decrypt", "kms:Decrypt", True),
-     ("kms:?ecrypt", "kms:Decrypt", True), ("kms:Encrypt", "kms:Decrypt", False), ("*", "s3:PutObject", True)],
+    [
+        ("kms:GenerateDataKey*", "kms:GenerateDataKeyWithoutPlaintext", True),
+        ("KMS:decrypt", "kms:Decrypt", True),
+        ("kms:?ecrypt", "kms:Decrypt", True),
+        ("kms:Encrypt", "kms:Decrypt", False),
+        ("*", "s3:PutObject", True),
+    ],
 )
 def test_actions_match_with_wildcards_ignoring_case(pattern: str, action: str, expected: bool) -> None:
     assert allowed([allow(Action=pattern)], action=action) is expected
@@ -155,8 +187,12 @@ def test_not_action_and_not_resource() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "resource", "expected"),
-    [("arn:aws:s3:::b/AWSLogs/*", "arn:aws:s3:::b/AWSLogs/1/x:y.json", True), ("arn:aws:s3:::B/*", "arn:aws:s3:::b/x", False),
-     ("arn:aws:kms:*:222222222222:key/*", KEY, True), ("arn:aws:kms:*:999999999999:key/*", KEY, False)],
+    [
+        ("arn:aws:s3:::b/AWSLogs/*", "arn:aws:s3:::b/AWSLogs/1/x:y.json", True),
+        ("arn:aws:s3:::B/*", "arn:aws:s3:::b/x", False),
+        ("arn:aws:kms:*:222222222222:key/*", KEY, True),
+        ("arn:aws:kms:*:999999999999:key/*", KEY, False),
+    ],
 )
 def test_resources_match_with_wildcards_and_case(pattern: str, resource: str, expected: bool) -> None:
     assert allowed([allow(Resource=pattern)], resource=resource) is expected
@@ -187,7 +223,11 @@ def test_principals(principal: Any, caller: Caller, expected: bool) -> None:
 @pytest.mark.parametrize(
     ("not_principal", "caller", "denied"),
     [
-        ({"AWS": ["arn:aws:iam::111111111111:role/Reader", "arn:aws:iam::111111111111:root"]}, ROLE_SESSION, False),
+        (
+            {"AWS": ["arn:aws:iam::111111111111:role/Reader", "arn:aws:iam::111111111111:root"]},
+            ROLE_SESSION,
+            False,
+        ),
         ({"AWS": "arn:aws:iam::111111111111:role/Reader"}, ROLE_SESSION, True),
         ({"AWS": "111111111111"}, ROLE_SESSION, True),
         ({"AWS": "111111111111"}, Caller.aws("111111111111"), False),
@@ -218,4 +258,5 @@ def test_glob_is_linear_on_hostile_patterns() -> None:
     # A pattern that makes backtracking regex engines explode stays instant here
     assert not glob_match("*a" * 40 + "b", "a" * 5000)
     assert glob_match("a*b*c", "axxbyyc")
-    assert glob_match("", "") and not glob_match("", "x")
+    assert glob_match("", "")
+    assert not glob_match("", "x")

@@ -1,4 +1,4 @@
-"""Repairing existing key and bucket policies: keep, drop public grants, add what CloudTrail misses, never widen."""
+"""Repairing key and bucket policies: keep, drop public grants, add what CloudTrail misses, never widen."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def test_console_default_gains_an_account_wide_grant_and_keeps_everything() -> N
     # Then every statement is kept and one encrypt grant for all the account's trails is added
     assert sids(result.policy) == [s.sid for s in existing.statements] + ["TrailGuardCloudTrailEncrypt"]
     assert result.changes == (
-        f'added statement "TrailGuardCloudTrailEncrypt": CloudTrail may encrypt log files of trails in account {MEMBER}',
+        'added statement "TrailGuardCloudTrailEncrypt": '
+        f"CloudTrail may encrypt log files of trails in account {MEMBER}",
     )
     merged = parse_policy(result.policy)
     assert cloudtrail_may_encrypt(merged, MEMBER_KEY_ARN, trail(MEMBER, "created-later")).allowed
@@ -64,7 +65,9 @@ def test_console_default_gains_an_account_wide_grant_and_keeps_everything() -> N
 
 def test_a_policy_that_already_serves_is_left_alone() -> None:
     existing = corpus("kms_org_context_only.json")
-    result = merge_key_policy(existing, CENTRAL, management_account=MGMT, trail_accounts=[MEMBER], key_arn=KEY_ARN)
+    result = merge_key_policy(
+        existing, CENTRAL, management_account=MGMT, trail_accounts=[MEMBER], key_arn=KEY_ARN
+    )
     assert not result.changed
     assert result.policy == existing.to_dict()
 
@@ -78,9 +81,14 @@ def test_merge_is_idempotent() -> None:
 
 def test_public_grant_is_removed_and_cloudtrail_grants_added() -> None:
     result = merge_key_policy(corpus("kms_public_star.json"), CENTRAL, management_account=MGMT, org_id=ORG_ID)
-    assert sids(result.policy) == ["KeyAdmin", "TrailGuardCloudTrailEncrypt", "TrailGuardCloudTrailDescribeKey"]
+    assert sids(result.policy) == [
+        "KeyAdmin",
+        "TrailGuardCloudTrailEncrypt",
+        "TrailGuardCloudTrailDescribeKey",
+    ]
     assert result.changes[0] == (
-        "removed AnyoneMayUseTheKey: AnyoneMayUseTheKey grants kms:Decrypt, kms:GenerateDataKey*, kms:DescribeKey "
+        "removed AnyoneMayUseTheKey: AnyoneMayUseTheKey grants kms:Decrypt, kms:GenerateDataKey*, "
+        "kms:DescribeKey "
         "to * without any condition"
     )
     assert public_grants(parse_policy(result.policy), KEY_ARN) == []
@@ -88,7 +96,13 @@ def test_public_grant_is_removed_and_cloudtrail_grants_added() -> None:
 
 def test_a_public_statement_that_is_the_only_admin_is_narrowed_to_the_root() -> None:
     # Given a key whose only administrator statement is open to everyone
-    existing = parse_policy({"Statement": [{"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]})
+    existing = parse_policy(
+        {
+            "Statement": [
+                {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}
+            ]
+        }
+    )
     # When it is repaired
     result = merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
     # Then it is narrowed to the key account root, never removed
@@ -105,7 +119,9 @@ def test_a_public_statement_that_is_the_only_admin_is_narrowed_to_the_root() -> 
 
 def test_a_public_admin_is_removed_when_another_admin_remains() -> None:
     open_admin = {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}
-    result = merge_key_policy(parse_policy({"Statement": [ADMIN_STATEMENT, open_admin]}), CENTRAL, trail_accounts=[MEMBER])
+    result = merge_key_policy(
+        parse_policy({"Statement": [ADMIN_STATEMENT, open_admin]}), CENTRAL, trail_accounts=[MEMBER]
+    )
     assert "Open" not in sids(result.policy)
     assert "Admin" in sids(result.policy)
 
@@ -114,13 +130,21 @@ def test_a_deny_that_blocks_cloudtrail_makes_the_repair_refuse() -> None:
     # Given a Deny that catches CloudTrail (TrailGuard never removes a Deny)
     existing = corpus("kms_deny_outside_org_blocks_cloudtrail.json")
     # Then the repair is refused, naming the Deny
-    with pytest.raises(PolicyRepairError, match="explicitly denied by \"DenyOutsideTheOrganization\""):
+    with pytest.raises(PolicyRepairError, match='explicitly denied by "DenyOutsideTheOrganization"'):
         merge_key_policy(existing, CENTRAL, management_account=MGMT, org_id=ORG_ID)
 
 
 def test_a_key_policy_without_admin_is_refused() -> None:
-    existing = parse_policy({"Statement": [{"Effect": "Allow", "Principal": {"AWS": MEMBER}, "Action": "kms:Decrypt", "Resource": "*"}]})
-    with pytest.raises(PolicyRepairError, match=f"no statement would let account {CENTRAL} administer the key"):
+    existing = parse_policy(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": MEMBER}, "Action": "kms:Decrypt", "Resource": "*"}
+            ]
+        }
+    )
+    with pytest.raises(
+        PolicyRepairError, match=f"no statement would let account {CENTRAL} administer the key"
+    ):
         merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
 
 
@@ -132,7 +156,9 @@ def test_invalid_inputs_are_refused_as_repair_errors() -> None:
 
 
 def test_a_result_over_32_kib_is_refused() -> None:
-    filler = [{**ADMIN_STATEMENT, "Sid": f"Filler{n}", "Action": [f"kms:Action{n}X{'y' * 200}"]} for n in range(150)]
+    filler = [
+        {**ADMIN_STATEMENT, "Sid": f"Filler{n}", "Action": [f"kms:Action{n}X{'y' * 200}"]} for n in range(150)
+    ]
     existing = parse_policy({"Statement": [ADMIN_STATEMENT, *filler]})
     with pytest.raises(PolicyRepairError, match="over the KMS limit of 32768"):
         merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
@@ -145,9 +171,16 @@ def test_added_sids_never_repeat_existing_ones() -> None:
         "Principal": {"Service": "cloudtrail.amazonaws.com"},
         "Action": "kms:GenerateDataKey*",
         "Resource": "*",
-        "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{MGMT}:trail/*"}},
+        "Condition": {
+            "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{MGMT}:trail/*"}
+        },
     }
-    result = merge_key_policy(parse_policy({"Statement": [ADMIN_STATEMENT, taken]}), CENTRAL, management_account=MGMT, trail_accounts=[MEMBER])
+    result = merge_key_policy(
+        parse_policy({"Statement": [ADMIN_STATEMENT, taken]}),
+        CENTRAL,
+        management_account=MGMT,
+        trail_accounts=[MEMBER],
+    )
     assert "TrailGuardCloudTrailEncrypt2" in sids(result.policy)
     added = result.policy["Statement"][2]
     assert added["Condition"]["StringLike"]["kms:EncryptionContext:aws:cloudtrail:arn"] == [
@@ -156,7 +189,9 @@ def test_added_sids_never_repeat_existing_ones() -> None:
 
 
 def test_repeated_keys_are_reported_when_the_policy_is_rewritten() -> None:
-    result = merge_key_policy(corpus("kms_guide_duplicate_string_equals.json"), CENTRAL, management_account=MGMT)
+    result = merge_key_policy(
+        corpus("kms_guide_duplicate_string_equals.json"), CENTRAL, management_account=MGMT
+    )
     assert result.changes[-1].endswith("the repaired policy keeps only the last, as AWS already did")
 
 
@@ -166,7 +201,11 @@ def test_bucket_merge_for_an_organization() -> None:
     # When it is repaired for the organization trail and a member's own trails
     result = merge_bucket_policy(existing, BUCKET, [MEMBER], MGMT, ORG_ID)
     # Then the public read is gone, the existing CloudTrail grants kept, TLS is enforced
-    assert sids(result.policy) == ["AWSCloudTrailAclCheck", "AWSCloudTrailWrite", "TrailGuardDenyInsecureTransport"]
+    assert sids(result.policy) == [
+        "AWSCloudTrailAclCheck",
+        "AWSCloudTrailWrite",
+        "TrailGuardDenyInsecureTransport",
+    ]
     merged = parse_policy(result.policy)
     assert public_grants(merged, BUCKET_ARN) == []
     key = cloudtrail_object_key(MEMBER, ORG_ID)
@@ -174,7 +213,9 @@ def test_bucket_merge_for_an_organization() -> None:
 
 
 def test_bucket_merge_adds_the_organization_write_grant() -> None:
-    result = merge_bucket_policy(corpus("s3_cloudtrail_documented_single_account.json"), BUCKET, [MEMBER], MGMT, ORG_ID)
+    result = merge_bucket_policy(
+        corpus("s3_cloudtrail_documented_single_account.json"), BUCKET, [MEMBER], MGMT, ORG_ID
+    )
     assert sids(result.policy)[2:] == [
         "TrailGuardCloudTrailAclCheck",
         "TrailGuardCloudTrailWrite",
@@ -193,7 +234,9 @@ def test_bucket_with_an_sse_kms_deny_is_repaired_only_knowing_the_key() -> None:
     with pytest.raises(PolicyRepairError, match="DenyUploadsNotEncryptedWithKms"):
         merge_bucket_policy(existing, BUCKET, [MEMBER])
     result = merge_bucket_policy(existing, BUCKET, [MEMBER], kms_key_arn=KEY_ARN)
-    assert result.changes == ('added statement "TrailGuardDenyInsecureTransport": requests without TLS are denied',)
+    assert result.changes == (
+        'added statement "TrailGuardDenyInsecureTransport": requests without TLS are denied',
+    )
 
 
 # --- a repair never widens access ---------------------------------------------------------------------------
@@ -210,27 +253,42 @@ KEY_CALLERS = [
 ]
 KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:CreateGrant"]
 BUCKET_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:GetBucketAcl", "s3:PutBucketPolicy"]
-BUCKET_RESOURCES = [BUCKET_ARN, f"{BUCKET_ARN}/{cloudtrail_object_key(MEMBER)}", f"{BUCKET_ARN}/{cloudtrail_object_key(MEMBER, ORG_ID)}", f"{BUCKET_ARN}/other"]
+BUCKET_RESOURCES = [
+    BUCKET_ARN,
+    f"{BUCKET_ARN}/{cloudtrail_object_key(MEMBER)}",
+    f"{BUCKET_ARN}/{cloudtrail_object_key(MEMBER, ORG_ID)}",
+    f"{BUCKET_ARN}/other",
+]
 
 
 def contexts(caller: Caller) -> list[dict[str, ContextValue]]:
     base: dict[str, ContextValue] = {"kms:CallerAccount": caller.account} if caller.account else {}
-    found: list[dict[str, ContextValue]] = [dict(base), {**base, "aws:PrincipalOrgID": ORG_ID, "aws:SecureTransport": True}]
+    found: list[dict[str, ContextValue]] = [
+        dict(base),
+        {**base, "aws:PrincipalOrgID": ORG_ID, "aws:SecureTransport": True},
+    ]
     for trail_arn in (trail(MEMBER), ORG_TRAIL, trail(OUTSIDER)):
         account = trail_arn.split(":")[4]
-        found.append({
-            **base,
-            "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn,
-            "aws:SourceArn": trail_arn,
-            "aws:SourceAccount": account,
-            "s3:x-amz-acl": "bucket-owner-full-control",
-            "aws:SecureTransport": True,
-        })
+        found.append(
+            {
+                **base,
+                "kms:EncryptionContext:aws:cloudtrail:arn": trail_arn,
+                "aws:SourceArn": trail_arn,
+                "aws:SourceAccount": account,
+                "s3:x-amz-acl": "bucket-owner-full-control",
+                "aws:SecureTransport": True,
+            }
+        )
     return found
 
 
-def assert_never_widens(before: PolicyDocument, after: PolicyDocument, actions: list[str], resources: list[str],
-                        granted: set[tuple[str, str]]) -> None:
+def assert_never_widens(
+    before: PolicyDocument,
+    after: PolicyDocument,
+    actions: list[str],
+    resources: list[str],
+    granted: set[tuple[str, str]],
+) -> None:
     for caller in KEY_CALLERS:
         for action in actions:
             if (caller.id, action) in granted:
@@ -239,7 +297,9 @@ def assert_never_widens(before: PolicyDocument, after: PolicyDocument, actions: 
                 for context in contexts(caller):
                     request = Request(caller, action, resource, context)
                     if evaluate(after, request).allowed:
-                        assert evaluate(before, request).allowed, f"{caller.id} gained {action} on {resource} with {context}"
+                        assert evaluate(before, request).allowed, (
+                            f"{caller.id} gained {action} on {resource} with {context}"
+                        )
 
 
 KEY_GRANTS = {
@@ -247,7 +307,10 @@ KEY_GRANTS = {
     ("cloudtrail.amazonaws.com", "kms:DescribeKey"),
     (READER, "kms:Decrypt"),
 }
-BUCKET_GRANTS = {("cloudtrail.amazonaws.com", "s3:PutObject"), ("cloudtrail.amazonaws.com", "s3:GetBucketAcl")}
+BUCKET_GRANTS = {
+    ("cloudtrail.amazonaws.com", "s3:PutObject"),
+    ("cloudtrail.amazonaws.com", "s3:GetBucketAcl"),
+}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -257,7 +320,14 @@ def test_merge_key_policy_never_widens(policy: dict[str, Any]) -> None:
     before = parse_policy(policy)
     # When it is repaired (or the repair is refused)
     try:
-        result = merge_key_policy(before, CENTRAL, management_account=MGMT, trail_accounts=[MEMBER], log_readers=[READER], key_arn=KEY_ARN)
+        result = merge_key_policy(
+            before,
+            CENTRAL,
+            management_account=MGMT,
+            trail_accounts=[MEMBER],
+            log_readers=[READER],
+            key_arn=KEY_ARN,
+        )
     except PolicyRepairError:
         return
     after = parse_policy(result.policy)

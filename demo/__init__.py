@@ -1,0 +1,1 @@
+"""`make demo`: TrailGuard against a simulated organization on moto, through template.yaml's rules."""
