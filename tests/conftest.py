@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.client
 import pytest
 from moto import mock_aws
 
+from harness.calls import ApiCalls, counting
 from harness.org import SimulatedOrg, build_org
 from harness.stack import InProcessStack
 
@@ -26,12 +25,14 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
-    from trailguard import centralkey, sessions
+    from trailguard import centralkey, scope, sessions
 
     centralkey.forget()
+    scope.forget()
     sessions._CALLER_ACCOUNT.clear()
     yield
     centralkey.forget()
+    scope.forget()
 
 
 @pytest.fixture
@@ -45,37 +46,10 @@ def stack(org: SimulatedOrg, monkeypatch: pytest.MonkeyPatch) -> InProcessStack:
     return InProcessStack(org, monkeypatch.setenv)
 
 
-class ApiCalls:
-    """Counts every AWS API call made through botocore (operation names, in order)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def reset(self) -> None:
-        self.calls.clear()
-
-    def count(self, *, excluding: tuple[str, ...] = ("AssumeRole",)) -> int:
-        return sum(1 for call in self.calls if call not in excluding)
-
-    def writes(self) -> list[str]:
-        prefixes = ("Get", "List", "Describe", "AssumeRole", "Publish", "Receive", "Head")
-        return [call for call in self.calls if not call.startswith(prefixes)]
-
-    def counter(self) -> Counter[str]:
-        return Counter(self.calls)
-
-
 @pytest.fixture
-def api_calls(monkeypatch: pytest.MonkeyPatch) -> ApiCalls:
-    calls = ApiCalls()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.calls.append(operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
-    return calls
+def api_calls() -> Iterator[ApiCalls]:
+    with counting() as calls:
+        yield calls
 
 
 def only(findings: list[dict[str, Any]]) -> dict[str, Any]:

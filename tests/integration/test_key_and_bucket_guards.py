@@ -9,7 +9,8 @@ import pytest
 
 from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, OUTSIDER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
-from tests.conftest import ApiCalls, only
+from harness.calls import ApiCalls
+from tests.conftest import only
 from trailguard import policy
 
 

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
 from harness.stack import InProcessStack as Stack
-from tests.conftest import ApiCalls, only
+from harness.calls import ApiCalls
+from tests.conftest import only
 
 MEMBER_A_TRAIL = f"arn:aws:cloudtrail:{HOME}:{MEMBER_A}:trail/audit-trail"
 

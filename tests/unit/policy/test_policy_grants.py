@@ -213,8 +213,7 @@ def test_external_grant_reason_names_the_account() -> None:
     doc = parse_policy({"Statement": [grant(Principal={"AWS": OUTSIDER})]})
     (found,) = external_grants(doc, ORG_ACCOUNTS, ORG_ID)
     assert (
-        found.reason
-        == f"S grants kms:Decrypt to arn:aws:iam::{OUTSIDER}:root of account {OUTSIDER}, "
+        found.reason == f"S grants kms:Decrypt to arn:aws:iam::{OUTSIDER}:root of account {OUTSIDER}, "
         "outside the organization"
     )
 
