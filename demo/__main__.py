@@ -61,12 +61,20 @@ def run(verbose: bool = False) -> int:
             ok = result.get("result") == scenario.expect
             failures += not ok
             print(f"\n{number:2}. {scenario.title}")
-            print(f"    {event['detail']['eventName']} -> {', '.join(target)} -> {result.get('result')}"
-                  f"{'' if ok else f'   <-- EXPECTED {scenario.expect}'}")
+            print(
+                f"    {event['detail']['eventName']} -> {', '.join(target)} -> {result.get('result')}"
+                f"{'' if ok else f'   <-- EXPECTED {scenario.expect}'}"
+            )
             for published in findings:
                 print(f"    SNS  {published['subject']}")
-                print(textwrap.fill(published["message"]["text"], width=110, initial_indent="         ",
-                                    subsequent_indent="         "))
+                print(
+                    textwrap.fill(
+                        published["message"]["text"],
+                        width=110,
+                        initial_indent="         ",
+                        subsequent_indent="         ",
+                    )
+                )
             if not findings:
                 print("    SNS  (nothing published)")
     print(f"\n{len(SCENARIOS) - failures} of {len(SCENARIOS)} scenarios answered as expected.")

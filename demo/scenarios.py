@@ -44,7 +44,8 @@ def _stop_logging(org: SimulatedOrg) -> None:
 
 def _other_key(org: SimulatedOrg) -> None:
     org.client("cloudtrail", MEMBER_A).update_trail(
-        Name="audit-trail", KmsKeyId="arn:aws:kms:eu-west-1:333333333333:key/0987dcba-09fe-87dc-65ba-ab0987654321")
+        Name="audit-trail", KmsKeyId="arn:aws:kms:eu-west-1:333333333333:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+    )
 
 
 def _narrow_key_policy(org: SimulatedOrg) -> None:
@@ -78,8 +79,9 @@ def _drop_cloudtrail_grant(org: SimulatedOrg) -> None:
     kms = org.client("kms", CENTRAL)
     policy = json.loads(kms.get_key_policy(KeyId=org.key_id, PolicyName="default")["Policy"])
     policy["Statement"] = [s for s in policy["Statement"] if "kms:GenerateDataKey*" not in json.dumps(s)]
-    policy["Statement"].append({"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
-                                "Resource": "*"})
+    policy["Statement"].append(
+        {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
+    )
     kms.put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
 
 
@@ -88,8 +90,12 @@ def _delete_bucket_policy(org: SimulatedOrg) -> None:
 
 
 def _aes256(org: SimulatedOrg) -> None:
-    org.client("s3", CENTRAL).put_bucket_encryption(Bucket=org.bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    org.client("s3", CENTRAL).put_bucket_encryption(
+        Bucket=org.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
 
 
 def _nothing(org: SimulatedOrg) -> None:
@@ -97,38 +103,91 @@ def _nothing(org: SimulatedOrg) -> None:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("A member creates a trail without a KMS key", _trail(MEMBER_A, "audit-trail", key=None),
-             "trail/create_trail_no_key.json", "remediated"),
-    Scenario("Another member (id with a leading zero) does the same in us-east-1",
-             _trail(MEMBER_B, "audit-trail", OTHER, key=None), "trail/create_trail_us_east_1.json", "remediated"),
-    Scenario("TrailGuard's own UpdateTrail comes back as an event", _nothing,
-             "trail/update_trail_other_key.json", "compliant"),
-    Scenario("A console user removes the key (trail named by ARN)", _remove_key,
-             "trail/update_trail_remove_key_console.json", "remediated"),
+    Scenario(
+        "A member creates a trail without a KMS key",
+        _trail(MEMBER_A, "audit-trail", key=None),
+        "trail/create_trail_no_key.json",
+        "remediated",
+    ),
+    Scenario(
+        "Another member (id with a leading zero) does the same in us-east-1",
+        _trail(MEMBER_B, "audit-trail", OTHER, key=None),
+        "trail/create_trail_us_east_1.json",
+        "remediated",
+    ),
+    Scenario(
+        "TrailGuard's own UpdateTrail comes back as an event",
+        _nothing,
+        "trail/update_trail_other_key.json",
+        "compliant",
+    ),
+    Scenario(
+        "A console user removes the key (trail named by ARN)",
+        _remove_key,
+        "trail/update_trail_remove_key_console.json",
+        "remediated",
+    ),
     Scenario("Someone stops logging", _stop_logging, "trail/stop_logging.json", "remediated"),
-    Scenario("The same, with TRAILGUARD_MODE=report", _stop_logging, "trail/stop_logging.json", "open",
-             settings={"TRAILGUARD_MODE": "report"}, teardown=lambda org: org.client(
-                 "cloudtrail", MEMBER_A).start_logging(Name="audit-trail")),
-    Scenario("A trail tagged trailguard:exempt=true is left alone",
-             _trail(MEMBER_A, "lab-trail", key=None, tags={"trailguard:exempt": "true"}),
-             "trail/create_trail_no_key.json", "exempt", trail_name="lab-trail"),
-    Scenario("The central key policy stops admitting member 333333333333", _narrow_key_policy,
-             "trail/update_trail_other_key.json", "remediation_failed", teardown=_restore_key_policy),
-    Scenario("The organization trail loses its key (repaired through the management account)",
-             _org_trail_without_key, "trail/update_org_trail_remove_key.json", "remediated"),
+    Scenario(
+        "The same, with TRAILGUARD_MODE=report",
+        _stop_logging,
+        "trail/stop_logging.json",
+        "open",
+        settings={"TRAILGUARD_MODE": "report"},
+        teardown=lambda org: org.client("cloudtrail", MEMBER_A).start_logging(Name="audit-trail"),
+    ),
+    Scenario(
+        "A trail tagged trailguard:exempt=true is left alone",
+        _trail(MEMBER_A, "lab-trail", key=None, tags={"trailguard:exempt": "true"}),
+        "trail/create_trail_no_key.json",
+        "exempt",
+        trail_name="lab-trail",
+    ),
+    Scenario(
+        "The central key policy stops admitting member 333333333333",
+        _narrow_key_policy,
+        "trail/update_trail_other_key.json",
+        "remediation_failed",
+        teardown=_restore_key_policy,
+    ),
+    Scenario(
+        "The organization trail loses its key (repaired through the management account)",
+        _org_trail_without_key,
+        "trail/update_org_trail_remove_key.json",
+        "remediated",
+    ),
     Scenario("A member deletes its trail", _delete_trail, "trail/delete_trail.json", "open"),
-    Scenario("Someone schedules the central key for deletion",
-             _schedule_deletion,
-             "key/schedule_key_deletion.json", "remediated"),
-    Scenario("A key policy edit drops the CloudTrail grant and adds a public one (policy repair on)",
-             _drop_cloudtrail_grant, "key/put_key_policy.json", "remediated",
-             settings={"TRAILGUARD_REPAIR_POLICIES": "true"}),
-    Scenario("Someone deletes the log bucket policy (policy repair off)", _delete_bucket_policy,
-             "bucket/delete_bucket_policy.json", "open"),
-    Scenario("... and with policy repair on", _nothing, "bucket/delete_bucket_policy_old_host.json", "remediated",
-             settings={"TRAILGUARD_REPAIR_POLICIES": "true"}),
-    Scenario("Default encryption of the log bucket is switched to AES256", _aes256,
-             "bucket/put_bucket_encryption_aes256.json", "remediated"),
-    Scenario("A call about a key TrailGuard does not guard", _nothing, "key/put_key_policy_other_key.json",
-             "ignored"),
+    Scenario(
+        "Someone schedules the central key for deletion",
+        _schedule_deletion,
+        "key/schedule_key_deletion.json",
+        "remediated",
+    ),
+    Scenario(
+        "A key policy edit drops the CloudTrail grant and adds a public one (policy repair on)",
+        _drop_cloudtrail_grant,
+        "key/put_key_policy.json",
+        "remediated",
+        settings={"TRAILGUARD_REPAIR_POLICIES": "true"},
+    ),
+    Scenario(
+        "Someone deletes the log bucket policy (policy repair off)",
+        _delete_bucket_policy,
+        "bucket/delete_bucket_policy.json",
+        "open",
+    ),
+    Scenario(
+        "... and with policy repair on",
+        _nothing,
+        "bucket/delete_bucket_policy_old_host.json",
+        "remediated",
+        settings={"TRAILGUARD_REPAIR_POLICIES": "true"},
+    ),
+    Scenario(
+        "Default encryption of the log bucket is switched to AES256",
+        _aes256,
+        "bucket/put_bucket_encryption_aes256.json",
+        "remediated",
+    ),
+    Scenario("A call about a key TrailGuard does not guard", _nothing, "key/put_key_policy_other_key.json", "ignored"),
 )

@@ -39,8 +39,8 @@ def counting() -> Iterator[ApiCalls]:
         calls.calls.append(operation)
         return original(client, operation, params)
 
-    botocore.client.BaseClient._make_api_call = wrapper  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = wrapper
     try:
         yield calls
     finally:
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = original

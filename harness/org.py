@@ -33,15 +33,23 @@ def central_key_policy(key_account: str, trail_accounts: list[str]) -> dict[str,
     """The key policy the simulated organization starts with (what `trailguard policy key` prints)."""
     from trailguard.policy import key_policy
 
-    return key_policy(key_account=key_account, management_account=MANAGEMENT, org_id=ORG_ID,
-                      trail_accounts=[account for account in trail_accounts if account != MANAGEMENT])
+    return key_policy(
+        key_account=key_account,
+        management_account=MANAGEMENT,
+        org_id=ORG_ID,
+        trail_accounts=[account for account in trail_accounts if account != MANAGEMENT],
+    )
 
 
 def central_bucket_policy(trail_accounts: list[str]) -> dict[str, Any]:
     from trailguard.policy import bucket_policy
 
-    return bucket_policy(bucket=BUCKET, trail_accounts=[a for a in trail_accounts if a != MANAGEMENT],
-                         management_account=MANAGEMENT, org_id=ORG_ID)
+    return bucket_policy(
+        bucket=BUCKET,
+        trail_accounts=[a for a in trail_accounts if a != MANAGEMENT],
+        management_account=MANAGEMENT,
+        org_id=ORG_ID,
+    )
 
 
 def assumed_session(account: str, role: str = "OrganizationAccountAccessRole", region: str = HOME) -> boto3.Session:
@@ -115,10 +123,20 @@ class SimulatedOrg:
             "AWS_SESSION_TOKEN": credentials["SessionToken"],
         }
 
-    def create_trail(self, account: str, name: str, region: str = HOME, *, key: str | None = "central",
-                     logging: bool = True, validation: bool = True, multi_region: bool = True,
-                     organization: bool = False, bucket: str | None = None,
-                     tags: dict[str, str] | None = None) -> str:
+    def create_trail(
+        self,
+        account: str,
+        name: str,
+        region: str = HOME,
+        *,
+        key: str | None = "central",
+        logging: bool = True,
+        validation: bool = True,
+        multi_region: bool = True,
+        organization: bool = False,
+        bucket: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
         """A trail as a member (or the management account) would create it; `key="central"` is compliant."""
         cloudtrail = self.client("cloudtrail", account, region)
         arguments: dict[str, Any] = {
@@ -155,11 +173,13 @@ class SimulatedOrg:
                 return received
             for message in batch:
                 envelope = json.loads(message["Body"])
-                received.append({
-                    "subject": envelope.get("Subject"),
-                    "message": json.loads(envelope["Message"]),
-                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-                })
+                received.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": json.loads(envelope["Message"]),
+                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                    }
+                )
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def event(self, name: str) -> dict[str, Any]:
@@ -176,22 +196,39 @@ def build_org() -> SimulatedOrg:
     central = assumed_session(CENTRAL)
     trail_accounts = [MANAGEMENT, CENTRAL, MEMBER_A, MEMBER_B]
     kms = central.client("kms", region_name=HOME)
-    key = kms.create_key(Description="TrailGuard central CloudTrail key", KeyUsage="ENCRYPT_DECRYPT",
-                         KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]
-    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default",
-                       Policy=json.dumps(central_key_policy(CENTRAL, trail_accounts)))
+    key = kms.create_key(
+        Description="TrailGuard central CloudTrail key", KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT"
+    )["KeyMetadata"]
+    kms.put_key_policy(
+        KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(central_key_policy(CENTRAL, trail_accounts))
+    )
     kms.enable_key_rotation(KeyId=key["KeyId"])
     kms.create_alias(AliasName="alias/trailguard-central", TargetKeyId=key["KeyId"])
 
     s3 = central.client("s3", region_name=HOME)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": HOME})
     s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(central_bucket_policy(trail_accounts)))
-    s3.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={"Rules": [{
-        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]},
-        "BucketKeyEnabled": False}]})
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]},
+                    "BucketKeyEnabled": False,
+                }
+            ]
+        },
+    )
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_public_access_block(
+        Bucket=BUCKET,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
 
     sns = central.client("sns", region_name=HOME)
     topic_arn = sns.create_topic(Name="trailguard-findings")["TopicArn"]

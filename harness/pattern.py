@@ -188,8 +188,7 @@ def _match_value(expected: Any, value: Any) -> bool:
         return not any(_same(item, value) for item in excluded)
     if name == "numeric":
         return _is_number(value) and all(
-            _NUMERIC_OPERATORS[op](value, bound)
-            for op, bound in zip(operand[::2], operand[1::2], strict=True)
+            _NUMERIC_OPERATORS[op](value, bound) for op, bound in zip(operand[::2], operand[1::2], strict=True)
         )
     if not isinstance(value, str):
         return False

@@ -101,9 +101,7 @@ def load_handler(spec: FunctionSpec) -> Any:
     module = _load_module(spec)
     handler = getattr(module, spec.handler_function, None)
     if not callable(handler):
-        raise AttributeError(
-            f"{spec.logical_id}: {spec.handler_file} has no callable {spec.handler_function!r}"
-        )
+        raise AttributeError(f"{spec.logical_id}: {spec.handler_file} has no callable {spec.handler_function!r}")
     return handler
 
 
@@ -114,9 +112,7 @@ def _load_module(spec: FunctionSpec) -> ModuleType:
         return sys.modules[name]
     path = spec.handler_file
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{spec.logical_id}: handler file {path} does not exist (Handler {spec.handler})"
-        )
+        raise FileNotFoundError(f"{spec.logical_id}: handler file {path} does not exist (Handler {spec.handler})")
     for parent in _parents(spec.handler_module):
         _package(f"{package.__name__}.{parent}", spec.code_uri.joinpath(*parent.split(".")))
     module_spec = importlib.util.spec_from_file_location(name, path)

@@ -279,9 +279,7 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any] | Non
     return values
 
 
-def resolver(
-    template: Mapping[str, Any], values: Mapping[str, Any] | None = None, *, strict: bool = True
-) -> Resolver:
+def resolver(template: Mapping[str, Any], values: Mapping[str, Any] | None = None, *, strict: bool = True) -> Resolver:
     """A `Resolver` over this template's parameters (defaults filled in) and conditions."""
     return Resolver(parameter_values(template, values), template.get("Conditions") or {}, strict)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from harness.calls import ApiCalls
 from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, OUTSIDER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
-from harness.calls import ApiCalls
 from tests.conftest import only
 from trailguard import policy
 
@@ -59,8 +59,9 @@ def test_scheduled_deletion_is_cancelled_and_the_key_enabled(stack: Stack, trail
     assert published["attributes"]["resource_type"] == "key"
 
 
-@pytest.mark.parametrize("sample", ["key/disable_key.json", "key/disable_key_new_shape.json",
-                                    "key/disable_key_by_alias.json"])
+@pytest.mark.parametrize(
+    "sample", ["key/disable_key.json", "key/disable_key_new_shape.json", "key/disable_key_by_alias.json"]
+)
 def test_disabled_key_is_enabled_again(stack: Stack, trails: list[str], sample: str) -> None:
     org = stack.org
     org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
@@ -87,11 +88,18 @@ def test_rotation_is_turned_back_on(stack: Stack, trails: list[str]) -> None:
 def broken_key_policy(org: SimulatedOrg) -> dict[str, Any]:
     """The simulated key policy without its CloudTrail encrypt grant, plus a public grant and an unrelated one."""
     statements = [s for s in key_policy(org)["Statement"] if "kms:GenerateDataKey*" not in json.dumps(s)]
-    statements.append({"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
-                       "Resource": "*"})
-    statements.append({"Sid": "BackupRole", "Effect": "Allow",
-                       "Principal": {"AWS": f"arn:aws:iam::{CENTRAL}:role/Backup"},
-                       "Action": ["kms:Decrypt", "kms:DescribeKey"], "Resource": "*"})
+    statements.append(
+        {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}
+    )
+    statements.append(
+        {
+            "Sid": "BackupRole",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{CENTRAL}:role/Backup"},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+        }
+    )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -135,8 +143,11 @@ def test_policy_repair_restores_the_grant_keeps_the_rest_and_removes_the_public_
     sids = [statement.get("Sid") for statement in repaired["Statement"]]
     assert "BackupRole" in sids
     assert "Everyone" not in sids
-    admin = [s for s in repaired["Statement"] if s.get("Principal") == {"AWS": f"arn:aws:iam::{CENTRAL}:root"}
-             and s.get("Action") in ("kms:*", ["kms:*"])]
+    admin = [
+        s
+        for s in repaired["Statement"]
+        if s.get("Principal") == {"AWS": f"arn:aws:iam::{CENTRAL}:root"} and s.get("Action") in ("kms:*", ["kms:*"])
+    ]
     assert admin, "the administrator statement is kept"
     message = only(org.findings())["message"]
     assert finding(message, "key.cloudtrail-encrypt")["status"] == "REMEDIATED"
@@ -146,8 +157,9 @@ def test_policy_repair_restores_the_grant_keeps_the_rest_and_removes_the_public_
 def test_public_key_policy_is_reported(stack: Stack, trails: list[str]) -> None:
     org = stack.org
     current = key_policy(org)
-    current["Statement"].append({"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"},
-                                 "Action": "kms:Decrypt", "Resource": "*"})
+    current["Statement"].append(
+        {"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}
+    )
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(current))
 
     stack.send("key/put_key_policy_public.json")
@@ -157,8 +169,9 @@ def test_public_key_policy_is_reported(stack: Stack, trails: list[str]) -> None:
     assert message["severity"] == "CRITICAL"
 
 
-def test_events_about_other_keys_change_nothing_and_say_nothing(stack: Stack, trails: list[str],
-                                                                 api_calls: ApiCalls) -> None:
+def test_events_about_other_keys_change_nothing_and_say_nothing(
+    stack: Stack, trails: list[str], api_calls: ApiCalls
+) -> None:
     api_calls.reset()
 
     result = stack.send("key/put_key_policy_other_key.json")
@@ -193,8 +206,12 @@ def test_deleted_bucket_policy_is_a_critical_write_finding(stack: Stack, trails:
     assert write["severity"] == "CRITICAL"
     assert write["status"] == "OPEN"
     assert finding(message, "bucket.cloudtrail-acl-check")["severity"] == "CRITICAL"
-    assert message["resource"] == {"type": "bucket", "arn": f"arn:aws:s3:::{org.bucket}", "account": CENTRAL,
-                                   "region": HOME}
+    assert message["resource"] == {
+        "type": "bucket",
+        "arn": f"arn:aws:s3:::{org.bucket}",
+        "account": CENTRAL,
+        "region": HOME,
+    }
 
 
 def test_deleted_bucket_policy_is_restored_with_policy_repair(stack: Stack, trails: list[str]) -> None:
@@ -220,8 +237,16 @@ def with_statement(org: SimulatedOrg, statement: dict[str, Any]) -> None:
 
 def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
     org = stack.org
-    with_statement(org, {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                         "Resource": f"arn:aws:s3:::{org.bucket}/*"})
+    with_statement(
+        org,
+        {
+            "Sid": "PublicRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{org.bucket}/*",
+        },
+    )
 
     stack.send("bucket/put_bucket_policy_public.json")
 
@@ -232,8 +257,16 @@ def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
 
 def test_grant_to_an_outside_account_is_reported(stack: Stack, trails: list[str]) -> None:
     org = stack.org
-    with_statement(org, {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
-                         "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{org.bucket}/*"})
+    with_statement(
+        org,
+        {
+            "Sid": "Partner",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{org.bucket}/*",
+        },
+    )
 
     stack.send("bucket/put_bucket_policy_external.json")
 
@@ -245,8 +278,12 @@ def test_grant_to_an_outside_account_is_reported(stack: Stack, trails: list[str]
 
 def test_default_encryption_switched_to_aes256_goes_back_to_the_central_key(stack: Stack, trails: list[str]) -> None:
     org = stack.org
-    s3(org).put_bucket_encryption(Bucket=org.bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3(org).put_bucket_encryption(
+        Bucket=org.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
 
     stack.send("bucket/put_bucket_encryption_aes256.json")
 

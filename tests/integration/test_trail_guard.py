@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from harness.calls import ApiCalls
 from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
 from harness.stack import InProcessStack as Stack
-from harness.calls import ApiCalls
 from tests.conftest import only
 
 MEMBER_A_TRAIL = f"arn:aws:cloudtrail:{HOME}:{MEMBER_A}:trail/audit-trail"
@@ -58,7 +58,8 @@ def test_create_trail_without_key_is_repaired_to_the_central_key(stack: Stack) -
     assert published["attributes"]["resource_type"] == "trail"
     assert "trail.encryption" in json.loads(published["attributes"]["checks"])
     assert len(published["subject"]) < 100
-    assert "audit-trail" in message["text"] and "CreateTrail" in message["text"]
+    assert "audit-trail" in message["text"]
+    assert "CreateTrail" in message["text"]
 
 
 def test_trail_in_a_second_region_and_account_with_leading_zero_is_repaired(stack: Stack) -> None:
@@ -273,9 +274,12 @@ def test_invalid_configuration_names_the_variable(stack: Stack) -> None:
 def test_same_event_twice_yields_one_message(stack: Stack) -> None:
     org = stack.org
     dynamodb = org.client("dynamodb", org.central)
-    dynamodb.create_table(TableName="trailguard-idempotency", BillingMode="PAY_PER_REQUEST",
-                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    dynamodb.create_table(
+        TableName="trailguard-idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
     stack.configure(TRAILGUARD_IDEMPOTENCY_TABLE="trailguard-idempotency")
     arn = org.create_trail(MEMBER_A, "audit-trail")
     org.client("cloudtrail", MEMBER_A).stop_logging(Name=arn)
@@ -301,8 +305,10 @@ class Faults:
         def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
             if operation in self.failures:
                 code, message, status = self.failures[operation]
-                raise ClientError({"Error": {"Code": code, "Message": message},
-                                   "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+                raise ClientError(
+                    {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                    operation,
+                )
             return original(client, operation, params)
 
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing)

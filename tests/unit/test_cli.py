@@ -66,9 +66,7 @@ def test_bucket_policy_passes_every_question_for_every_account(capsys: pytest.Ca
         assert cloudtrail_may_put_object(doc, "central-logs", org_key, org_trail).allowed
 
 
-def test_merge_prints_the_repaired_policy_and_the_changes(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_merge_prints_the_repaired_policy_and_the_changes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # Given the console's default key policy in a file
     existing = CORPUS / "kms_console_default.json"
     # When it is merged for the account's trails
@@ -104,9 +102,7 @@ def test_merge_warns_about_repeated_keys(capsys: pytest.CaptureFixture[str]) -> 
     assert policy is not None
 
 
-def test_merge_of_a_policy_that_already_serves_says_so(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_merge_of_a_policy_that_already_serves_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     code, policy, _ = run(capsys, "policy", "key", "--key-account", CENTRAL, "--management-account", MGMT)
     path.write_text(json.dumps(policy))
@@ -178,9 +174,7 @@ def test_merge_of_a_policy_that_already_serves_says_so(
         ),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
+def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     # Given bad input, When the command runs, Then it exits 2, one clear line on stderr, nothing on stdout
     code, out, err = run(capsys, *argv)
     assert code == 2

@@ -8,14 +8,31 @@ from pathlib import Path
 from trailguard.catalogue import CHECKS, markdown_table
 from trailguard.findings import Finding, Report, Resource, Status, Trigger
 
-RESOURCE = Resource("trail", "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1",
-                    "audit")
+RESOURCE = Resource(
+    "trail", "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1", "audit"
+)
 TRIGGER = Trigger("event", "evt-1", "UpdateTrail", "arn:aws:sts::333333333333:assumed-role/Admin/jane")
 CONTRACT_IDS = {
-    "trail.encryption", "trail.logging", "trail.log-file-validation", "trail.multi-region", "trail.destination",
-    "trail.delivery", "trail.deleted", "key.state", "key.rotation", "key.cloudtrail-encrypt",
-    "key.cloudtrail-describe", "key.public", "key.external-access", "key.region", "bucket.cloudtrail-acl-check",
-    "bucket.cloudtrail-write", "bucket.public", "bucket.external-access", "bucket.encryption", "bucket.tls-only",
+    "trail.encryption",
+    "trail.logging",
+    "trail.log-file-validation",
+    "trail.multi-region",
+    "trail.destination",
+    "trail.delivery",
+    "trail.deleted",
+    "key.state",
+    "key.rotation",
+    "key.cloudtrail-encrypt",
+    "key.cloudtrail-describe",
+    "key.public",
+    "key.external-access",
+    "key.region",
+    "bucket.cloudtrail-acl-check",
+    "bucket.cloudtrail-write",
+    "bucket.public",
+    "bucket.external-access",
+    "bucket.encryption",
+    "bucket.tls-only",
     "bucket.versioning",
 }
 
@@ -39,13 +56,16 @@ def test_readme_shows_the_catalogue_as_the_code_has_it() -> None:
 
 
 def test_top_level_severity_is_the_highest_and_status_the_worst() -> None:
-    message = report(make("trail.log-file-validation", Status.REMEDIATED),
-                     make("trail.encryption", Status.OPEN)).to_message()
+    message = report(
+        make("trail.log-file-validation", Status.REMEDIATED), make("trail.encryption", Status.OPEN)
+    ).to_message()
 
     assert message["severity"] == "HIGH"
     assert message["status"] == "OPEN"
-    assert report(make("trail.logging", Status.OPEN),
-                  make("trail.encryption", Status.REMEDIATION_FAILED)).status is Status.REMEDIATION_FAILED
+    assert (
+        report(make("trail.logging", Status.OPEN), make("trail.encryption", Status.REMEDIATION_FAILED)).status
+        is Status.REMEDIATION_FAILED
+    )
     assert report(make("trail.logging", Status.REMEDIATED)).status is Status.REMEDIATED
 
 
@@ -56,8 +76,7 @@ def test_message_has_every_contract_key() -> None:
     assert set(message) >= {"schema", "resource", "severity", "status", "mode", "findings", "trigger", "time"}
     assert set(message["resource"]) == {"type", "arn", "account", "region"}
     item = message["findings"][0]
-    assert set(item) >= {"check", "severity", "status", "summary", "observed", "expected", "remediation",
-                         "compliance"}
+    assert set(item) >= {"check", "severity", "status", "summary", "observed", "expected", "remediation", "compliance"}
     assert set(item["remediation"]) == {"action", "error"}
     assert set(message["trigger"]) == {"type", "event_id", "event_name", "actor"}
     assert message["time"].endswith("Z")
@@ -72,12 +91,18 @@ def test_subject_is_one_short_line_and_attributes_allow_filtering() -> None:
     assert attributes["checks"]["DataType"] == "String.Array"
     assert json.loads(attributes["checks"]["StringValue"])[0].startswith("trail.")
     assert {name: value["StringValue"] for name, value in attributes.items() if name != "checks"} == {
-        "severity": "HIGH", "status": "OPEN", "account": "333333333333", "resource_type": "trail"}
+        "severity": "HIGH",
+        "status": "OPEN",
+        "account": "333333333333",
+        "resource_type": "trail",
+    }
 
 
 def test_text_says_what_where_who_and_what_was_done() -> None:
     text = report(make("trail.encryption", Status.REMEDIATED)).text()
 
-    assert "audit" in text and "333333333333" in text and "eu-west-1" in text
+    assert "audit" in text
+    assert "333333333333" in text
+    assert "eu-west-1" in text
     assert "UpdateTrail by arn:aws:sts::333333333333:assumed-role/Admin/jane" in text
     assert "repaired" in text

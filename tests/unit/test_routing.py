@@ -328,10 +328,7 @@ def test_resolver_evaluates_intrinsics_and_conditions() -> None:
     }
     resolve = resolver(template, {"Topic.Arn": "arn:t"}).resolve
 
-    assert (
-        resolve({"Fn::Sub": "${Name}-${AWS::Region}-${Topic.Arn}-${!Literal}"})
-        == "x-eu-west-1-arn:t-${Literal}"
-    )
+    assert resolve({"Fn::Sub": "${Name}-${AWS::Region}-${Topic.Arn}-${!Literal}"}) == "x-eu-west-1-arn:t-${Literal}"
     assert resolve({"Fn::Sub": ["${A}/${Name}", {"A": {"Ref": "AWS::AccountId"}}]}) == "222222222222/x"
     assert resolve({"Fn::If": ["HasOus", "yes", "no"]}) == "no"
     assert resolver(template, {"Ous": "ou-1,ou-2"}).resolve({"Fn::If": ["HasOus", {"Ref": "Ous"}, "no"]}) == [
@@ -389,18 +386,14 @@ def mini_stack(tmp_path: Path) -> list[Any]:
                     "CodeUri": "functions/one",
                     "Layers": [{"Ref": "PublicLayerParameter"}],
                     "Environment": {"Variables": {"B": "own"}},
-                    "Events": {
-                        "E": {"Type": "EventBridgeRule", "Properties": {"Pattern": {"source": ["one"]}}}
-                    },
+                    "Events": {"E": {"Type": "EventBridgeRule", "Properties": {"Pattern": {"source": ["one"]}}}},
                 },
             },
             "Two": {
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
                     "CodeUri": "functions/two",
-                    "Events": {
-                        "E": {"Type": "EventBridgeRule", "Properties": {"Pattern": {"source": ["two"]}}}
-                    },
+                    "Events": {"E": {"Type": "EventBridgeRule", "Properties": {"Pattern": {"source": ["two"]}}}},
                 },
             },
         },
@@ -417,9 +410,7 @@ def test_globals_are_merged_as_sam_merges_them(mini_stack: list[Any], tmp_path: 
     assert two.environment == {"MODE": "report", "A": "global"}
 
 
-def test_invoke_runs_each_handler_in_its_own_module(
-    mini_stack: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invoke_runs_each_handler_in_its_own_module(mini_stack: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODE", "before")
     one, two = mini_stack
     event = {"id": "e-1", "source": "two"}

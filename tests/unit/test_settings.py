@@ -22,15 +22,23 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.repair_policies is False
     assert settings.management_account_id is None
     assert settings.idempotency_table is None
-    assert settings.accounts is None and settings.regions is None
+    assert settings.accounts is None
+    assert settings.regions is None
     assert settings.central_key.account == "222222222222"
     assert settings.central_key.region == "eu-west-1"
 
 
 def test_empty_strings_mean_unset_and_lists_keep_leading_zeros() -> None:
-    settings = Settings.from_env({**BASE, "TRAILGUARD_MANAGEMENT_ACCOUNT_ID": "", "TRAILGUARD_ORG_ID": "",
-                                  "TRAILGUARD_ACCOUNTS": "012345678901, 333333333333,012345678901",
-                                  "TRAILGUARD_REGIONS": "eu-west-1,us-east-1", "TRAILGUARD_MODE": "REPORT"})
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID": "",
+            "TRAILGUARD_ORG_ID": "",
+            "TRAILGUARD_ACCOUNTS": "012345678901, 333333333333,012345678901",
+            "TRAILGUARD_REGIONS": "eu-west-1,us-east-1",
+            "TRAILGUARD_MODE": "REPORT",
+        }
+    )
 
     assert settings.management_account_id is None
     assert settings.accounts == ("012345678901", "333333333333")

@@ -68,9 +68,7 @@ def policy_documents(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, 
         kind = resource["Type"]
         if kind == "AWS::Serverless::Function":
             for index, policy in enumerate(properties.get("Policies") or []):
-                assert isinstance(policy, dict), (
-                    f"{name}: use inline statements, not managed policy {policy!r}"
-                )
+                assert isinstance(policy, dict), f"{name}: use inline statements, not managed policy {policy!r}"
                 yield f"{name}.Policies[{index}]", policy
         elif kind == "AWS::IAM::Role":
             for policy in properties.get("Policies") or []:
@@ -111,9 +109,7 @@ def test_templates_parse_with_short_tags_kept_as_data() -> None:
     rule = RESOURCES["TrailGuardFunction"]["Properties"]["Events"]["TrailApiCall"]["Properties"]
     assert rule["EventBusName"] == {"Ref": "CentralEventBus"}
     assert rule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
-    assert "Transform" not in MEMBER, (
-        "member.yaml must be plain CloudFormation (the StackSet uploads it as-is)"
-    )
+    assert "Transform" not in MEMBER, "member.yaml must be plain CloudFormation (the StackSet uploads it as-is)"
 
 
 def test_the_functions_are_the_three_guards_with_their_code_folders() -> None:
@@ -288,9 +284,7 @@ def test_trail_function_permissions() -> None:
     for action in ("GetTrail", "GetTrailStatus", "ListTags", "UpdateTrail", "StartLogging"):
         assert granted.pop(f"cloudtrail:{action}") == [own_trails]
     assert granted.pop("cloudtrail:DescribeTrails") == ["*"]
-    assert granted.pop("sts:AssumeRole") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
-    ]
+    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
@@ -320,9 +314,7 @@ def test_key_function_permissions() -> None:
     assert granted.pop("ec2:DescribeRegions") == ["*"]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
-    assert granted.pop("sts:AssumeRole") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
-    ]
+    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
     assert_idempotency_only(granted)
 
@@ -352,9 +344,7 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
     ]
     assert granted.pop("cloudtrail:ListTrails") == ["*"]
     assert granted.pop("ec2:DescribeRegions") == ["*"]
-    assert granted.pop("sts:AssumeRole") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
-    ]
+    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
     assert_idempotency_only(granted)
@@ -414,9 +404,7 @@ def test_the_dead_letter_queue_admits_only_this_stacks_rules() -> None:
 
 
 def test_forwarders_carry_every_event_name_the_functions_listen_to() -> None:
-    names = {
-        n for _, _, event in function_rules() for n in event["Properties"]["Pattern"]["detail"]["eventName"]
-    }
+    names = {n for _, _, event in function_rules() for n in event["Properties"]["Pattern"]["detail"]["eventName"]}
     sources = {s for _, _, event in function_rules() for s in event["Properties"]["Pattern"]["source"]}
     central = RESOURCES["CentralForwardRule"]["Properties"]
     member = MEMBER["Resources"]["ForwardRule"]["Properties"]
@@ -448,9 +436,7 @@ def test_the_central_bus_admits_the_organization_or_only_this_account() -> None:
 
     assert statement[0] == "HasOrgId"
     assert statement[1]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrgId"}}}
-    assert statement[2]["Principal"] == {
-        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-    }
+    assert statement[2]["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -488,9 +474,7 @@ def test_every_function_logs_to_its_own_log_group_with_retention(logical_id: str
 
     assert group["Type"] == "AWS::Logs::LogGroup"
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert group["Properties"]["LogGroupName"] == {
-        "Fn::Sub": "/aws/lambda/" + properties["FunctionName"]["Fn::Sub"]
-    }
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/" + properties["FunctionName"]["Fn::Sub"]}
 
 
 def test_every_log_group_has_retention() -> None:
@@ -562,9 +546,7 @@ def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organiz
 
 
 def test_global_iam_resources_of_the_member_template_exist_once_per_account() -> None:
-    assert MEMBER["Conditions"]["IsPrimaryRegion"] == {
-        "Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "PrimaryRegion"}]
-    }
+    assert MEMBER["Conditions"]["IsPrimaryRegion"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "PrimaryRegion"}]}
     for name, resource in of_type(MEMBER, "AWS::IAM::Role").items():
         assert resource.get("Condition") == "IsPrimaryRegion", name
 

@@ -15,11 +15,13 @@ from trailguard.trail_checks import evaluate_trail, key_gap
 
 KEY = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 BUCKET = "trailguard-central-logs-222222222222"
-SETTINGS = Settings.from_env({
-    "TRAILGUARD_CENTRAL_KEY_ARN": KEY,
-    "TRAILGUARD_LOG_BUCKET": BUCKET,
-    "TRAILGUARD_TOPIC_ARN": "arn:aws:sns:eu-west-1:222222222222:findings",
-})
+SETTINGS = Settings.from_env(
+    {
+        "TRAILGUARD_CENTRAL_KEY_ARN": KEY,
+        "TRAILGUARD_LOG_BUCKET": BUCKET,
+        "TRAILGUARD_TOPIC_ARN": "arn:aws:sns:eu-west-1:222222222222:findings",
+    }
+)
 REF = TrailRef("arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1", "audit")
 GOOD = Trail(REF, "eu-west-1", KEY, True, True, False, BUCKET, TrailStatus(is_logging=True))
 
@@ -36,8 +38,10 @@ def test_compliant_trail_has_no_violation() -> None:
     ("trail", "expected"),
     [
         (replace(GOOD, kms_key_id=None), ["trail.encryption"]),
-        (replace(GOOD, kms_key_id="arn:aws:kms:eu-west-1:333333333333:key/0987dcba-09fe-87dc-65ba-ab0987654321"),
-         ["trail.encryption"]),
+        (
+            replace(GOOD, kms_key_id="arn:aws:kms:eu-west-1:333333333333:key/0987dcba-09fe-87dc-65ba-ab0987654321"),
+            ["trail.encryption"],
+        ),
         # a bare key id or alias is not trusted: it resolves in the caller's account
         (replace(GOOD, kms_key_id="1234abcd-12ab-34cd-56ef-1234567890ab"), ["trail.encryption"]),
         (replace(GOOD, kms_key_id="alias/trailguard-central"), ["trail.encryption"]),
@@ -46,8 +50,10 @@ def test_compliant_trail_has_no_violation() -> None:
         (replace(GOOD, multi_region=False), ["trail.multi-region"]),
         (replace(GOOD, s3_bucket="someone-elses-bucket"), ["trail.destination"]),
         (replace(GOOD, status=TrailStatus(True, delivery_error="AccessDenied")), ["trail.delivery"]),
-        (replace(GOOD, status=TrailStatus(True, digest_delivery_error="KMS.AccessDeniedException")),
-         ["trail.delivery"]),
+        (
+            replace(GOOD, status=TrailStatus(True, digest_delivery_error="KMS.AccessDeniedException")),
+            ["trail.delivery"],
+        ),
     ],
 )
 def test_each_drift_is_one_violation(trail: Trail, expected: list[str]) -> None:
@@ -61,14 +67,32 @@ def facts(policy: dict[str, object] | None, *, state: str = "Enabled", bucket_re
 
 
 def encrypt_policy(*accounts: str) -> dict[str, object]:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "encrypt", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-         "Action": "kms:GenerateDataKey*", "Resource": "*",
-         "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
-                                      [f"arn:aws:cloudtrail:*:{a}:trail/*" for a in accounts]}}},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "admin",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "encrypt",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": [
+                            f"arn:aws:cloudtrail:*:{a}:trail/*" for a in accounts
+                        ]
+                    }
+                },
+            },
+        ],
+    }
 
 
 def test_key_that_admits_the_account_has_no_gap() -> None:
@@ -86,13 +110,15 @@ def test_key_policy_without_the_account_is_a_gap_naming_the_pattern() -> None:
 def test_key_not_enabled_is_a_gap(state: str) -> None:
     gap = key_gap(GOOD, facts(encrypt_policy("333333333333"), state=state), SETTINGS)
 
-    assert gap is not None and state in gap
+    assert gap is not None
+    assert state in gap
 
 
 def test_key_in_another_region_than_the_bucket_is_a_gap() -> None:
     gap = key_gap(GOOD, facts(encrypt_policy("333333333333"), bucket_region="us-east-1"), SETTINGS)
 
-    assert gap is not None and "KmsKeyNotFoundException" in gap
+    assert gap is not None
+    assert "KmsKeyNotFoundException" in gap
 
 
 def test_unreadable_policy_is_a_gap() -> None:

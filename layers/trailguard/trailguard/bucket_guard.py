@@ -17,14 +17,30 @@ from trailguard.scope import Scope, ScopedTrail, discover
 from trailguard.sessions import error_code, error_message, is_transient
 from trailguard.settings import Settings
 
-BUCKET_EVENTS = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketEncryption", "DeleteBucketEncryption",
-                           "PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "PutBucketVersioning",
-                           "PutBucketAcl", "PutBucketOwnershipControls"})
+BUCKET_EVENTS = frozenset(
+    {
+        "PutBucketPolicy",
+        "DeleteBucketPolicy",
+        "PutBucketEncryption",
+        "DeleteBucketEncryption",
+        "PutBucketPublicAccessBlock",
+        "DeleteBucketPublicAccessBlock",
+        "PutBucketVersioning",
+        "PutBucketAcl",
+        "PutBucketOwnershipControls",
+    }
+)
 POLICY_CHECKS = ("bucket.cloudtrail-acl-check", "bucket.cloudtrail-write", "bucket.public", "bucket.tls-only")
-PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
-                 "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
-BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-             "RestrictPublicBuckets": True}
+PUBLIC_GROUPS = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
+BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +70,36 @@ class BucketAdapter:
         policy_text = self._optional(lambda: s3.get_bucket_policy(Bucket=name)["Policy"], "NoSuchBucketPolicy")
         encryption = self._optional(
             lambda: s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0],
-            "ServerSideEncryptionConfigurationNotFoundError")
+            "ServerSideEncryptionConfigurationNotFoundError",
+        )
         versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
-        block = self._optional(
-            lambda: s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"],
-            "NoSuchPublicAccessBlockConfiguration") or {}
+        block = (
+            self._optional(
+                lambda: s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"],
+                "NoSuchPublicAccessBlockConfiguration",
+            )
+            or {}
+        )
         acl = s3.get_bucket_acl(Bucket=name)
-        public_acl = tuple(sorted({
-            f"{grant['Permission']} to {grant['Grantee'].get('URI')}" for grant in acl.get("Grants", [])
-            if grant.get("Grantee", {}).get("URI") in PUBLIC_GROUPS}))
-        return BucketState(name, self._account, region, policy_text, encryption, versioning,
-                           {flag: bool(block.get(flag)) for flag in BLOCK_ALL}, public_acl)
+        public_acl = tuple(
+            sorted(
+                {
+                    f"{grant['Permission']} to {grant['Grantee'].get('URI')}"
+                    for grant in acl.get("Grants", [])
+                    if grant.get("Grantee", {}).get("URI") in PUBLIC_GROUPS
+                }
+            )
+        )
+        return BucketState(
+            name,
+            self._account,
+            region,
+            policy_text,
+            encryption,
+            versioning,
+            {flag: bool(block.get(flag)) for flag in BLOCK_ALL},
+            public_acl,
+        )
 
     @staticmethod
     def _optional(read: Any, missing: str) -> Any:
@@ -76,9 +111,17 @@ class BucketAdapter:
             raise
 
     def put_encryption(self, key_arn: str, bucket_key: bool) -> None:
-        self._s3.put_bucket_encryption(Bucket=self._name, ServerSideEncryptionConfiguration={"Rules": [{
-            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
-            "BucketKeyEnabled": bucket_key}]})
+        self._s3.put_bucket_encryption(
+            Bucket=self._name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                        "BucketKeyEnabled": bucket_key,
+                    }
+                ]
+            },
+        )
 
     def put_policy(self, document: dict[str, Any]) -> None:
         self._s3.put_bucket_policy(Bucket=self._name, Policy=json.dumps(document))
@@ -92,8 +135,12 @@ def _object_keys(trail: ScopedTrail, scope: Scope, settings: Settings) -> list[s
     AWSLogs/<org-id>/<member>/... for every member."""
     keys = [policy.cloudtrail_object_key(trail.account, prefix=trail.s3_prefix, region=trail.home_region)]
     if trail.organization and settings.org_id:
-        keys += [policy.cloudtrail_object_key(account, org_id=settings.org_id, prefix=trail.s3_prefix,
-                                              region=trail.home_region) for account in sorted(scope.accounts)]
+        keys += [
+            policy.cloudtrail_object_key(
+                account, org_id=settings.org_id, prefix=trail.s3_prefix, region=trail.home_region
+            )
+            for account in sorted(scope.accounts)
+        ]
     return keys
 
 
@@ -104,8 +151,17 @@ def _delivering(scope: Scope, state: BucketState, settings: Settings) -> list[Sc
     key = settings.central_key
     account = settings.management_account_id or key.account
     probe = f"arn:{key.partition}:cloudtrail:{key.region}:{account}:trail/trailguard-probe"
-    return [ScopedTrail(probe, account, key.region, bool(settings.management_account_id and settings.org_id),
-                        state.name, None, key.arn)]
+    return [
+        ScopedTrail(
+            probe,
+            account,
+            key.region,
+            bool(settings.management_account_id and settings.org_id),
+            state.name,
+            None,
+            key.arn,
+        )
+    ]
 
 
 def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> list[Violation]:
@@ -116,15 +172,25 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
     configured = rule.get("KMSMasterKeyID")
     local = state.account == key.account and state.region == key.region
     if rule.get("SSEAlgorithm") != "aws:kms" or configured not in ((key.arn, key.key_id) if local else (key.arn,)):
-        violations.append(Violation(
-            "bucket.encryption",
-            f"Default encryption of the log bucket is {rule.get('SSEAlgorithm') or 'off'}"
-            + (f" with {configured}" if configured else "") + ", not SSE-KMS with the central key.",
-            {"SSEAlgorithm": rule.get("SSEAlgorithm"), "KMSMasterKeyID": configured},
-            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key.arn}))
+        violations.append(
+            Violation(
+                "bucket.encryption",
+                f"Default encryption of the log bucket is {rule.get('SSEAlgorithm') or 'off'}"
+                + (f" with {configured}" if configured else "")
+                + ", not SSE-KMS with the central key.",
+                {"SSEAlgorithm": rule.get("SSEAlgorithm"), "KMSMasterKeyID": configured},
+                {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key.arn},
+            )
+        )
     if state.versioning != "Enabled":
-        violations.append(Violation("bucket.versioning", f"Versioning of the log bucket is {state.versioning or 'off'}.",
-                                    {"Status": state.versioning}, {"Status": "Enabled"}))
+        violations.append(
+            Violation(
+                "bucket.versioning",
+                f"Versioning of the log bucket is {state.versioning or 'off'}.",
+                {"Status": state.versioning},
+                {"Status": "Enabled"},
+            )
+        )
     document = None
     if state.policy is not None:
         try:
@@ -135,52 +201,88 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
     trails = _delivering(scope, state, settings)
     no_acl = [t.arn for t in trails if not policy.cloudtrail_may_get_bucket_acl(document, state.name, t.arn).allowed]
     if no_acl:
-        violations.append(Violation(
-            "bucket.cloudtrail-acl-check",
-            "The log bucket policy does not let CloudTrail GetBucketAcl"
-            + (" (there is no bucket policy)." if state.policy is None else "."),
-            {"refused_trails": no_acl}, {"cloudtrail_may_get_bucket_acl": True}))
+        violations.append(
+            Violation(
+                "bucket.cloudtrail-acl-check",
+                "The log bucket policy does not let CloudTrail GetBucketAcl"
+                + (" (there is no bucket policy)." if state.policy is None else "."),
+                {"refused_trails": no_acl},
+                {"cloudtrail_may_get_bucket_acl": True},
+            )
+        )
     refused: dict[str, str] = {}
     for trail in trails:
         for object_key in _object_keys(trail, scope, settings):
-            verdict = policy.cloudtrail_may_put_object(document, state.name, object_key, trail.arn)
+            verdict = policy.cloudtrail_may_put_object(
+                document, state.name, object_key, trail.arn, kms_key_arn=trail.kms_key_id
+            )
             if not verdict.allowed:
                 refused.setdefault(object_key.rsplit("/CloudTrail/", 1)[0], verdict.reason)
     if refused:
-        violations.append(Violation(
-            "bucket.cloudtrail-write",
-            f"The log bucket policy does not let CloudTrail write {', '.join(sorted(refused))}"
-            + (" (there is no bucket policy)." if state.policy is None else "."),
-            {"refused_prefixes": sorted(refused)}, {"refused_prefixes": []}))
+        violations.append(
+            Violation(
+                "bucket.cloudtrail-write",
+                f"The log bucket policy does not let CloudTrail write {', '.join(sorted(refused))}"
+                + (" (there is no bucket policy)." if state.policy is None else "."),
+                {"refused_prefixes": sorted(refused)},
+                {"refused_prefixes": []},
+            )
+        )
     public = policy.public_grants(document, f"arn:aws:s3:::{state.name}")
     acl_grants = () if state.public_access_block["IgnorePublicAcls"] else state.public_acl_grants
     open_flags = sorted(flag for flag, on in state.public_access_block.items() if not on)
     if public or acl_grants or open_flags:
         parts = []
         if public:
-            parts.append("the bucket policy grants " + "; ".join(f"{', '.join(g.actions)} to {g.principal}"
-                                                                 for g in public))
+            parts.append(
+                "the bucket policy grants " + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in public)
+            )
         if acl_grants:
             parts.append("the bucket ACL grants " + ", ".join(acl_grants))
         if open_flags:
             parts.append("Block Public Access is off (" + ", ".join(open_flags) + ")")
-        violations.append(Violation(
-            "bucket.public", "The log bucket is open to the public: " + "; ".join(parts) + ".",
-            {"policy_grants": [g.statement for g in public], "acl_grants": list(acl_grants),
-             "public_access_block_off": open_flags},
-            {"policy_grants": [], "acl_grants": [], "public_access_block_off": []}))
+        violations.append(
+            Violation(
+                "bucket.public",
+                "The log bucket is open to the public: " + "; ".join(parts) + ".",
+                {
+                    "policy_grants": [g.statement for g in public],
+                    "acl_grants": list(acl_grants),
+                    "public_access_block_off": open_flags,
+                },
+                {"policy_grants": [], "acl_grants": [], "public_access_block_off": []},
+            )
+        )
     external = policy.external_grants(document, scope.accounts, settings.org_id)
     if external:
-        violations.append(Violation(
-            "bucket.external-access", "The log bucket policy grants accounts outside the organization: "
-            + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in external) + ".",
-            {"grants": [g.statement for g in external]}, {"grants": []}))
-    insecure = policy.evaluate(document, policy.Request(
-        policy.Caller.aws(f"arn:aws:iam::{state.account}:root"), "s3:GetObject",
-        f"arn:aws:s3:::{state.name}/AWSLogs/x", {"aws:SecureTransport": "false"}))
+        violations.append(
+            Violation(
+                "bucket.external-access",
+                "The log bucket policy grants accounts outside the organization: "
+                + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in external)
+                + ".",
+                {"grants": [g.statement for g in external]},
+                {"grants": []},
+            )
+        )
+    insecure = policy.evaluate(
+        document,
+        policy.Request(
+            policy.Caller.aws(f"arn:aws:iam::{state.account}:root"),
+            "s3:GetObject",
+            f"arn:aws:s3:::{state.name}/AWSLogs/x",
+            {"aws:SecureTransport": "false"},
+        ),
+    )
     if not insecure.denied_explicitly:
-        violations.append(Violation("bucket.tls-only", "The log bucket policy does not deny requests without TLS.",
-                                    {"denies_insecure_transport": False}, {"denies_insecure_transport": True}))
+        violations.append(
+            Violation(
+                "bucket.tls-only",
+                "The log bucket policy does not deny requests without TLS.",
+                {"denies_insecure_transport": False},
+                {"denies_insecure_transport": True},
+            )
+        )
     return violations
 
 
@@ -218,8 +320,9 @@ def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcom
     return outcome
 
 
-def _repair(state: BucketState, violations: list[Violation], scope: Scope, deps: Deps,
-            adapter: BucketAdapter) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+def _repair(
+    state: BucketState, violations: list[Violation], scope: Scope, deps: Deps, adapter: BucketAdapter
+) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
     settings = deps.settings
     checks = {violation.check for violation in violations}
     attempted: dict[str, str] = {}
@@ -238,8 +341,11 @@ def _repair(state: BucketState, violations: list[Violation], scope: Scope, deps:
 
     if "bucket.encryption" in checks:
         bucket_key = bool((state.encryption or {}).get("BucketKeyEnabled"))
-        attempt(["bucket.encryption"], "s3:PutEncryptionConfiguration",
-                lambda: adapter.put_encryption(settings.central_key_arn, bucket_key))
+        attempt(
+            ["bucket.encryption"],
+            "s3:PutEncryptionConfiguration",
+            lambda: adapter.put_encryption(settings.central_key_arn, bucket_key),
+        )
     policy_checks = [name for name in POLICY_CHECKS if name in checks]
     if policy_checks and settings.repair_policies:
         try:
@@ -259,6 +365,7 @@ def _repair(state: BucketState, violations: list[Violation], scope: Scope, deps:
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
         else:
+
             def write() -> None:
                 adapter.put_policy(merged.policy)
                 if "bucket.public" in checks:

@@ -46,9 +46,7 @@ def _account_id(value: str) -> str:
 
 def _org_id(value: str) -> str:
     if not is_org_id(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an organization id (o- and 10 to 32 letters or digits)"
-        )
+        raise argparse.ArgumentTypeError(f"{value!r} is not an organization id (o- and 10 to 32 letters or digits)")
     return value
 
 
@@ -126,9 +124,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         result = merge_key_policy(existing, args.key_account, **options)
     else:
         if existing is None:
-            return bucket_policy(
-                args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix
-            )
+            return bucket_policy(args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix)
         result = merge_bucket_policy(
             existing, args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix
         )

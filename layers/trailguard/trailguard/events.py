@@ -99,7 +99,7 @@ class CloudTrailRecord(BaseModel):
 
 class ApiCallEvent(EventBridgeModel):
     account: AccountId
-    detail: CloudTrailRecord  # type: ignore[assignment]
+    detail: CloudTrailRecord
 
     @property
     def record(self) -> CloudTrailRecord:
@@ -123,9 +123,7 @@ def parse_api_call(event: Any) -> ApiCallEvent:
         raise EventParseError(f"detail-type is {event.get('detail-type')!r}, not {API_CALL!r}")
     try:
         return parse(event=event, model=ApiCallEvent)
-    except (ValidationError, ValueError) as error:
-        raise EventParseError(_reason(error)) from None
-    except Exception as error:  # the parser wraps pydantic errors in its own types
+    except (ValidationError, ValueError, TypeError) as error:
         raise EventParseError(_reason(error)) from None
 
 
@@ -134,5 +132,7 @@ def _reason(error: BaseException) -> str:
     if isinstance(cause, ValidationError):
         first = cause.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" + (f" ({len(cause.errors())} problems)" if cause.error_count() > 1 else "")
+        return f"{where}: {first.get('msg')}" + (
+            f" ({len(cause.errors())} problems)" if cause.error_count() > 1 else ""
+        )
     return str(cause) or type(cause).__name__

@@ -44,10 +44,18 @@ class Finding:
         return check(self.check).severity
 
     @classmethod
-    def of(cls, violation: Violation, status: Status, *, action: str | None = None, error: str | None = None,
-           summary: str | None = None) -> Finding:
-        return cls(violation.check, status, summary or violation.summary, violation.observed, violation.expected,
-                   action, error)
+    def of(
+        cls,
+        violation: Violation,
+        status: Status,
+        *,
+        action: str | None = None,
+        error: str | None = None,
+        summary: str | None = None,
+    ) -> Finding:
+        return cls(
+            violation.check, status, summary or violation.summary, violation.observed, violation.expected, action, error
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

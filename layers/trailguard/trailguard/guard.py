@@ -31,8 +31,9 @@ class Deps:
     publisher: Publisher
 
 
-def settle(violations: Iterable[Violation], attempted: Mapping[str, str], failed: Mapping[str, str],
-           still: set[str]) -> list[Finding]:
+def settle(
+    violations: Iterable[Violation], attempted: Mapping[str, str], failed: Mapping[str, str], still: set[str]
+) -> list[Finding]:
     """Each violation's final status: REMEDIATED only when the repair ran and a fresh read no longer shows it.
 
     attempted: check -> the action that ran; failed: check -> why the repair failed or was not tried;
@@ -42,13 +43,20 @@ def settle(violations: Iterable[Violation], attempted: Mapping[str, str], failed
     for violation in violations:
         name = violation.check
         if name in failed:
-            findings.append(Finding.of(violation, Status.REMEDIATION_FAILED, action=check(name).action,
-                                       error=failed[name]))
+            findings.append(
+                Finding.of(violation, Status.REMEDIATION_FAILED, action=check(name).action, error=failed[name])
+            )
         elif name in attempted and name not in still:
             findings.append(Finding.of(violation, Status.REMEDIATED, action=attempted[name]))
         elif name in attempted:
-            findings.append(Finding.of(violation, Status.REMEDIATION_FAILED, action=attempted[name],
-                                       error=f"{attempted[name]} succeeded but a fresh read still shows the problem"))
+            findings.append(
+                Finding.of(
+                    violation,
+                    Status.REMEDIATION_FAILED,
+                    action=attempted[name],
+                    error=f"{attempted[name]} succeeded but a fresh read still shows the problem",
+                )
+            )
         else:
             findings.append(Finding.of(violation, Status.OPEN))
     return findings

@@ -18,8 +18,16 @@ from trailguard.scope import Scope, discover
 from trailguard.sessions import error_code, error_message, is_transient
 from trailguard.settings import Settings
 
-KEY_EVENTS = frozenset({"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion", "DisableKeyRotation",
-                        "DeleteImportedKeyMaterial", "UpdatePrimaryRegion"})
+KEY_EVENTS = frozenset(
+    {
+        "PutKeyPolicy",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "DisableKeyRotation",
+        "DeleteImportedKeyMaterial",
+        "UpdatePrimaryRegion",
+    }
+)
 POLICY_CHECKS = ("key.cloudtrail-encrypt", "key.cloudtrail-describe", "key.public")
 
 
@@ -67,8 +75,10 @@ class KeyAdapter:
             bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
         return KeyState(self._arn, state, metadata.get("KeySpec"), rotation, policy_text, bucket_region)
 
-    def cancel_deletion(self) -> None:
+    def restore(self) -> None:
+        """A key pending deletion: CancelKeyDeletion leaves it Disabled, so enable it too."""
         self._kms.cancel_key_deletion(KeyId=self._id)
+        self._kms.enable_key(KeyId=self._id)
 
     def enable(self) -> None:
         self._kms.enable_key(KeyId=self._id)
@@ -84,8 +94,9 @@ def names_central_key(event: ApiCallEvent, settings: Settings, adapter: KeyAdapt
     """Does the event's keyId (key id, key ARN, alias, alias ARN or mrk- id) designate the central key?"""
     key = settings.central_key
     record = event.record
-    references = [value for value in (record.response("keyId"), record.request("keyId"))
-                  if isinstance(value, str) and value]
+    references = [
+        value for value in (record.response("keyId"), record.request("keyId")) if isinstance(value, str) and value
+    ]
     if any(reference == key.arn for reference in references):
         return True
     local = event.account_id == key.account and record.awsRegion == key.region
@@ -104,51 +115,96 @@ def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Viol
     key = settings.central_key
     violations: list[Violation] = []
     if state.state != "Enabled":
-        violations.append(Violation("key.state", f"The central key is {state.state}; CloudTrail stops delivering "
-                                    "logs encrypted with a key that is not Enabled.", {"KeyState": state.state},
-                                    {"KeyState": "Enabled"}))
+        violations.append(
+            Violation(
+                "key.state",
+                f"The central key is {state.state}; CloudTrail stops delivering "
+                "logs encrypted with a key that is not Enabled.",
+                {"KeyState": state.state},
+                {"KeyState": "Enabled"},
+            )
+        )
     if state.rotation is False:
-        violations.append(Violation("key.rotation", "Automatic rotation of the central key is off.",
-                                    {"KeyRotationEnabled": False}, {"KeyRotationEnabled": True}))
+        violations.append(
+            Violation(
+                "key.rotation",
+                "Automatic rotation of the central key is off.",
+                {"KeyRotationEnabled": False},
+                {"KeyRotationEnabled": True},
+            )
+        )
     if state.bucket_region is not None and state.bucket_region != key.region:
-        violations.append(Violation("key.region", f"The central key is in {key.region} but the log bucket is in "
-                                    f"{state.bucket_region}.", {"KeyRegion": key.region},
-                                    {"KeyRegion": state.bucket_region}))
+        violations.append(
+            Violation(
+                "key.region",
+                f"The central key is in {key.region} but the log bucket is in {state.bucket_region}.",
+                {"KeyRegion": key.region},
+                {"KeyRegion": state.bucket_region},
+            )
+        )
     if state.policy is None:
         return violations
     try:
         document = policy.parse_policy(state.policy)
     except policy.PolicyParseError as error:
-        violations.append(Violation("key.cloudtrail-encrypt", f"The central key policy cannot be parsed: {error}.",
-                                    {"policy": "unparseable"}, {"policy": "valid JSON key policy"}))
+        violations.append(
+            Violation(
+                "key.cloudtrail-encrypt",
+                f"The central key policy cannot be parsed: {error}.",
+                {"policy": "unparseable"},
+                {"policy": "valid JSON key policy"},
+            )
+        )
         return violations
     trails = _probe_trails(scope, settings)
-    refused = {arn: verdict for arn in trails
-               if not (verdict := policy.cloudtrail_may_encrypt(document, key.arn, arn)).allowed}
+    refused = {
+        arn: verdict for arn in trails if not (verdict := policy.cloudtrail_may_encrypt(document, key.arn, arn)).allowed
+    }
     if refused:
         accounts = sorted({arn.split(":")[4] for arn in refused})
         first = next(iter(refused.values()))
-        violations.append(Violation(
-            "key.cloudtrail-encrypt",
-            f"The central key policy does not let CloudTrail encrypt logs for account(s) {', '.join(accounts)}: "
-            f"{first.reason}",
-            {"refused_trails": sorted(refused), "unknown_conditions": sorted({c for v in refused.values()
-                                                                              for c in v.unknown_conditions})},
-            {"admitted_accounts": list(scope.trail_accounts) or accounts}))
+        violations.append(
+            Violation(
+                "key.cloudtrail-encrypt",
+                f"The central key policy does not let CloudTrail encrypt logs for account(s) {', '.join(accounts)}: "
+                f"{first.reason}",
+                {
+                    "refused_trails": sorted(refused),
+                    "unknown_conditions": sorted({c for v in refused.values() for c in v.unknown_conditions}),
+                },
+                {"admitted_accounts": list(scope.trail_accounts) or accounts},
+            )
+        )
     undescribed = [arn for arn in trails if not policy.cloudtrail_may_describe(document, key.arn, arn).allowed]
     if undescribed:
-        violations.append(Violation("key.cloudtrail-describe",
-                                    "The central key policy does not let CloudTrail DescribeKey.",
-                                    {"refused_trails": sorted(undescribed)}, {"cloudtrail_may_describe": True}))
+        violations.append(
+            Violation(
+                "key.cloudtrail-describe",
+                "The central key policy does not let CloudTrail DescribeKey.",
+                {"refused_trails": sorted(undescribed)},
+                {"cloudtrail_may_describe": True},
+            )
+        )
     public = policy.public_grants(document, key.arn)
     if public:
-        violations.append(Violation("key.public", "The central key policy grants " + _grants(public) + ".",
-                                    {"grants": [_grant(g) for g in public]}, {"grants": []}))
+        violations.append(
+            Violation(
+                "key.public",
+                "The central key policy grants " + _grants(public) + ".",
+                {"grants": [_grant(g) for g in public]},
+                {"grants": []},
+            )
+        )
     external = policy.external_grants(document, scope.accounts, settings.org_id)
     if external:
-        violations.append(Violation("key.external-access", "The central key policy grants accounts outside the "
-                                    "organization: " + _grants(external) + ".",
-                                    {"grants": [_grant(g) for g in external]}, {"grants": []}))
+        violations.append(
+            Violation(
+                "key.external-access",
+                "The central key policy grants accounts outside the organization: " + _grants(external) + ".",
+                {"grants": [_grant(g) for g in external]},
+                {"grants": []},
+            )
+        )
     return violations
 
 
@@ -163,8 +219,13 @@ def _probe_trails(scope: Scope, settings: Settings) -> list[str]:
 
 
 def _grant(grant: Any) -> dict[str, Any]:
-    return {"statement": grant.statement, "principal": grant.principal, "actions": list(grant.actions),
-            "reason": grant.reason, "unknown_conditions": list(grant.unknown_conditions)}
+    return {
+        "statement": grant.statement,
+        "principal": grant.principal,
+        "actions": list(grant.actions),
+        "reason": grant.reason,
+        "unknown_conditions": list(grant.unknown_conditions),
+    }
 
 
 def _grants(grants: list[Any]) -> str:
@@ -208,8 +269,9 @@ def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
     return outcome
 
 
-def _repair(state: KeyState, violations: list[Violation], scope: Scope, deps: Deps,
-            adapter: KeyAdapter) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+def _repair(
+    state: KeyState, violations: list[Violation], scope: Scope, deps: Deps, adapter: KeyAdapter
+) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
     settings = deps.settings
     checks = {violation.check for violation in violations}
     attempted: dict[str, str] = {}
@@ -230,13 +292,18 @@ def _repair(state: KeyState, violations: list[Violation], scope: Scope, deps: De
     enabled = state.state == "Enabled"
     if "key.state" in checks:
         if state.state in ("PendingDeletion", "PendingReplicaDeletion"):
-            enabled = attempt("key.state", "kms:CancelKeyDeletion+kms:EnableKey",
-                              lambda: (adapter.cancel_deletion(), adapter.enable()))
+            enabled = attempt(
+                "key.state",
+                "kms:CancelKeyDeletion+kms:EnableKey",
+                adapter.restore,
+            )
         elif state.state == "Disabled":
             enabled = attempt("key.state", "kms:EnableKey", adapter.enable)
         else:
-            failed["key.state"] = (f"a key in state {state.state} cannot be re-enabled by TrailGuard; "
-                                   "for PendingImport re-import the key material, otherwise restore the key by hand.")
+            failed["key.state"] = (
+                f"a key in state {state.state} cannot be re-enabled by TrailGuard; "
+                "for PendingImport re-import the key material, otherwise restore the key by hand."
+            )
     if "key.rotation" in checks:
         if enabled:
             attempt("key.rotation", "kms:EnableKeyRotation", adapter.enable_rotation)

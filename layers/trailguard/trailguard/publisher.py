@@ -28,7 +28,12 @@ class SnsPublisher:
             MessageAttributes=report.attributes(),
         )
         message_id = str(response["MessageId"])
-        logger.info("finding published", resource_arn=report.resource.arn, status=report.status.value,
-                    severity=report.severity.name, checks=[finding.check for finding in report.findings],
-                    message_id=message_id)
+        logger.info(
+            "finding published",
+            resource_arn=report.resource.arn,
+            status=report.status.value,
+            severity=report.severity.name,
+            checks=[finding.check for finding in report.findings],
+            message_id=message_id,
+        )
         return message_id

@@ -11,11 +11,11 @@ from typing import Any
 
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent, parse_api_call
+from trailguard.guard import Deps, Outcome
 from trailguard.observability import count, logger
 from trailguard.publisher import SnsPublisher
 from trailguard.sessions import SessionFactory
 from trailguard.settings import Settings
-from trailguard.guard import Deps, Outcome
 
 Guard = Callable[[ApiCallEvent, Deps], Outcome]
 
@@ -25,12 +25,19 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
     try:
         parsed = parse_api_call(event)
     except EventParseError as error:
-        logger.error("event dropped: cannot be parsed", reason=str(error),
-                     event_id=event.get("id") if isinstance(event, dict) else None)
+        logger.error(
+            "event dropped: cannot be parsed",
+            reason=str(error),
+            event_id=event.get("id") if isinstance(event, dict) else None,
+        )
         count("dropped")
         return {"result": "dropped", "reason": str(error)}
-    logger.append_keys(event_id=parsed.id, event_name=parsed.record.eventName, account=parsed.account_id,
-                       region=parsed.record.awsRegion)
+    logger.append_keys(
+        event_id=parsed.id,
+        event_name=parsed.record.eventName,
+        account=parsed.account_id,
+        region=parsed.record.awsRegion,
+    )
     sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
     deps = Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn))
 
@@ -54,8 +61,9 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
     return process(event)
 
 
-def _idempotent(process: Callable[[dict[str, Any]], dict[str, Any]], table: str,
-                context: Any) -> Callable[..., dict[str, Any]]:
+def _idempotent(
+    process: Callable[[dict[str, Any]], dict[str, Any]], table: str, context: Any
+) -> Callable[..., dict[str, Any]]:
     """Same event id twice -> handled once (Powertools Idempotency on DynamoDB, key = the event's id)."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -63,10 +71,13 @@ def _idempotent(process: Callable[[dict[str, Any]], dict[str, Any]], table: str,
         idempotent_function,
     )
 
-    config = IdempotencyConfig(event_key_jmespath="id", raise_on_no_idempotency_key=True,
-                               expires_after_seconds=24 * 3600)
+    config = IdempotencyConfig(
+        event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600
+    )
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
     persistence = DynamoDBPersistenceLayer(table_name=table)
-    return idempotent_function(data_keyword_argument="event", config=config,  # type: ignore[no-any-return]
-                               persistence_store=persistence)(process)
+    wrapped: Callable[..., dict[str, Any]] = idempotent_function(
+        data_keyword_argument="event", config=config, persistence_store=persistence
+    )(process)
+    return wrapped

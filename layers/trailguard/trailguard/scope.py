@@ -142,10 +142,19 @@ def _discover_in(deps: Deps, account: str, region: str, found: dict[str, ScopedT
         if arn in found or parsed is None or home != region or parsed.account != account:
             continue  # shadow copies, other regions' trails and organization trails seen from members
         trail = client.get_trail(Name=arn)["Trail"]
-        if trail.get("KmsKeyId") == deps.settings.central_key_arn or trail.get("S3BucketName") == deps.settings.log_bucket:
-            found[arn] = ScopedTrail(arn, account, home, bool(trail.get("IsOrganizationTrail")),
-                                     trail.get("S3BucketName"), trail.get("S3KeyPrefix") or None,
-                                     trail.get("KmsKeyId") or None)
+        if (
+            trail.get("KmsKeyId") == deps.settings.central_key_arn
+            or trail.get("S3BucketName") == deps.settings.log_bucket
+        ):
+            found[arn] = ScopedTrail(
+                arn,
+                account,
+                home,
+                bool(trail.get("IsOrganizationTrail")),
+                trail.get("S3BucketName"),
+                trail.get("S3KeyPrefix") or None,
+                trail.get("KmsKeyId") or None,
+            )
 
 
 def _list_trails(client: Any) -> Iterable[dict[str, Any]]:

@@ -27,11 +27,28 @@ CLIENT_CONFIG = Config(
 # Error codes that a later retry can fix: they are raised so that Lambda retries and the DLQ keeps the event.
 TRANSIENT_CODES = frozenset(
     {
-        "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
-        "RequestThrottled", "RequestThrottledException", "SlowDown", "ServiceUnavailable", "ServiceUnavailableException",
-        "InternalError", "InternalFailure", "InternalServerError", "InternalException", "KMSInternalException",
-        "ConflictException", "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-        "IDPCommunicationError", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalException",
+        "KMSInternalException",
+        "ConflictException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        "IDPCommunicationError",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
     }
 )
 
@@ -71,8 +88,14 @@ class AccessError(TrailGuardError):
 class SessionFactory:
     """Gives a boto3 client for a service in an account and region, with the right credentials."""
 
-    def __init__(self, role_name: str, *, own_account: str | None = None, base: boto3.Session | None = None,
-                 partition: str = "aws") -> None:
+    def __init__(
+        self,
+        role_name: str,
+        *,
+        own_account: str | None = None,
+        base: boto3.Session | None = None,
+        partition: str = "aws",
+    ) -> None:
         self._base = base or boto3.Session()
         self._role_name = role_name
         self._partition = partition
@@ -104,9 +127,7 @@ class SessionFactory:
         region = self._base.region_name or os.environ.get("AWS_REGION") or "us-east-1"
         sts = self._base.client("sts", region_name=region, config=CLIENT_CONFIG)
         try:
-            credentials = sts.assume_role(RoleArn=arn, RoleSessionName="trailguard", DurationSeconds=900)[
-                "Credentials"
-            ]
+            credentials = sts.assume_role(RoleArn=arn, RoleSessionName="trailguard", DurationSeconds=900)["Credentials"]
         except ClientError as error:
             if is_transient(error):
                 raise

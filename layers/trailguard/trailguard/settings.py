@@ -89,7 +89,9 @@ class Settings:
             get("TRAILGUARD_REMEDIATION_ROLE_NAME") or "TrailGuardRemediation",
         )
         management = matching(
-            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID", ACCOUNT_ID, "a twelve-digit account id",
+            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID",
+            ACCOUNT_ID,
+            "a twelve-digit account id",
             get("TRAILGUARD_MANAGEMENT_ACCOUNT_ID"),
         )
         org_id = matching("TRAILGUARD_ORG_ID", _ORG_ID, "an organization id (o-...)", get("TRAILGUARD_ORG_ID"))

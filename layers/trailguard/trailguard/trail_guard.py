@@ -6,9 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from trailguard import centralkey
 from trailguard.arns import parse_trail_arn, partition_of, trail_arn
 from trailguard.catalogue import check
-from trailguard import centralkey
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Resource, Status, Trigger, Violation
@@ -89,8 +89,9 @@ def guard_trail(trail: Trail, trigger: Trigger, deps: Deps, adapter: TrailAdapte
     return outcome
 
 
-def _repair(trail: Trail, violations: list[Violation], deps: Deps,
-            adapter: TrailAdapter) -> tuple[list[Finding], ClientError | None]:
+def _repair(
+    trail: Trail, violations: list[Violation], deps: Deps, adapter: TrailAdapter
+) -> tuple[list[Finding], ClientError | None]:
     settings = deps.settings
     failed: dict[str, str] = {}
     attempted: dict[str, str] = {}
@@ -106,8 +107,11 @@ def _repair(trail: Trail, violations: list[Violation], deps: Deps,
             failed["trail.encryption"] = f"UpdateTrail was not called: {gap}"
     if "trail.log-file-validation" in by_check:
         changes["EnableLogFileValidation"] = True
-    update_checks = [name for name, key in (("trail.encryption", "KmsKeyId"),
-                                            ("trail.log-file-validation", "EnableLogFileValidation")) if key in changes]
+    update_checks = [
+        name
+        for name, key in (("trail.encryption", "KmsKeyId"), ("trail.log-file-validation", "EnableLogFileValidation"))
+        if key in changes
+    ]
     if changes:
         try:
             adapter.update(trail.ref, **changes)
@@ -136,17 +140,24 @@ def _repair(trail: Trail, violations: list[Violation], deps: Deps,
     return findings, retry
 
 
-def _unreadable(deps: Deps, ref: TrailRef, trigger: Trigger, checks: tuple[str, ...],
-                error: Exception) -> Outcome:
+def _unreadable(
+    deps: Deps, ref: TrailRef, trigger: Trigger, checks: tuple[str, ...], error: AccessError | ClientError
+) -> Outcome:
     """The trail could not be read: a real problem may hide behind it, so it is reported, never dropped."""
     if is_transient(error):
         raise error
-    reason = str(error) if isinstance(error, AccessError) else explain("Reading the trail", error)  # type: ignore[arg-type]
+    reason = explain("Reading the trail", error) if isinstance(error, ClientError) else str(error)
     logger.warning("trail unreadable", trail_arn=ref.arn, error=error_code(error), reason=reason)
     findings = [
-        Finding(name, Status.REMEDIATION_FAILED,
-                f"TrailGuard could not verify trail {ref.name} after {trigger.event_name}.",
-                {"readable": False}, {"readable": True}, check(name).action, reason)
+        Finding(
+            name,
+            Status.REMEDIATION_FAILED,
+            f"TrailGuard could not verify trail {ref.name} after {trigger.event_name}.",
+            {"readable": False},
+            {"readable": True},
+            check(name).action,
+            reason,
+        )
         for name in checks
     ]
     return _publish(deps, ref, trigger, findings)

@@ -280,9 +280,7 @@ JSON_KEYS = st.one_of(
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.one_of(
-        st.lists(children, max_size=3), st.dictionaries(JSON_KEYS, children, max_size=3)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(JSON_KEYS, children, max_size=3)),
     max_leaves=8,
 )
 

@@ -91,15 +91,11 @@ def test_bucket_policy_for_an_organization_with_a_prefix() -> None:
     assert cloudtrail_may_put_object(
         doc, "central-logs", cloudtrail_object_key(OUTSIDER, ORG_ID, "org"), org_trail
     ).allowed
-    assert cloudtrail_may_put_object(
-        doc, "central-logs", cloudtrail_object_key(MGMT, None, "org"), org_trail
-    ).allowed
+    assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(MGMT, None, "org"), org_trail).allowed
     assert cloudtrail_may_put_object(
         doc, "central-logs", cloudtrail_object_key(MEMBER, None, "org"), trail(MEMBER)
     ).allowed
-    assert not cloudtrail_may_put_object(
-        doc, "central-logs", cloudtrail_object_key(MEMBER), trail(MEMBER)
-    ).allowed
+    assert not cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(MEMBER), trail(MEMBER)).allowed
     assert not cloudtrail_may_put_object(
         doc, "central-logs", cloudtrail_object_key(MEMBER, None, "org"), trail(OUTSIDER)
     ).allowed, "aws:SourceAccount keeps another account's trail out of a member's folder"
@@ -201,9 +197,7 @@ def test_built_bucket_policies_always_pass(
     for account in [*accounts, *([management] if management else [])]:
         arn = trail(account)
         assert cloudtrail_may_get_bucket_acl(doc, "central-logs", arn).allowed
-        assert cloudtrail_may_put_object(
-            doc, "central-logs", cloudtrail_object_key(account, None, clean), arn
-        ).allowed
+        assert cloudtrail_may_put_object(doc, "central-logs", cloudtrail_object_key(account, None, clean), arn).allowed
         if org_id and management:
             key = cloudtrail_object_key(account, org_id, clean)
             assert cloudtrail_may_put_object(doc, "central-logs", key, trail(management, "org")).allowed

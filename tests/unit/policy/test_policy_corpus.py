@@ -83,9 +83,7 @@ def external() -> Question:
 
 
 def insecure_get_denied() -> Question:
-    request = Request(
-        Caller.anonymous(), "s3:GetObject", f"{BUCKET_ARN}/AWSLogs/x", {"aws:SecureTransport": False}
-    )
+    request = Request(Caller.anonymous(), "s3:GetObject", f"{BUCKET_ARN}/AWSLogs/x", {"aws:SecureTransport": False})
     return lambda doc: evaluate(doc, request).denied_explicitly
 
 
@@ -502,9 +500,7 @@ def test_duplicate_condition_warning_names_the_key_and_the_loss() -> None:
     doc = corpus("kms_guide_duplicate_string_equals.json")
     # Then the warning names the statement, the repeated key and that the first block is lost
     (warning,) = doc.warnings
-    assert warning.startswith(
-        'statement #2 ("AllowCloudTrailEncrypt") Condition has the key "StringEquals" twice'
-    )
+    assert warning.startswith('statement #2 ("AllowCloudTrailEncrypt") Condition has the key "StringEquals" twice')
     assert "only the last is kept, the first is silently lost" in warning
 
 
@@ -525,9 +521,7 @@ def test_unknown_operator_is_named_in_the_verdict() -> None:
 
 
 def test_deny_verdict_names_the_deny_statement() -> None:
-    verdict = cloudtrail_may_encrypt(
-        corpus("kms_deny_outside_org_blocks_cloudtrail.json"), KEY_ARN, ORG_TRAIL
-    )
+    verdict = cloudtrail_may_encrypt(corpus("kms_deny_outside_org_blocks_cloudtrail.json"), KEY_ARN, ORG_TRAIL)
     assert verdict.statements == ("DenyOutsideTheOrganization",)
     assert verdict.reason == (
         f"CloudTrail may not call kms:GenerateDataKey on the key for trail {ORG_TRAIL}: "

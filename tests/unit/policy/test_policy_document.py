@@ -47,9 +47,7 @@ def test_statement_object_and_strings_are_normalised_to_tuples() -> None:
         ({"Service": "CloudTrail.amazonaws.com"}, False, (), ("cloudtrail.amazonaws.com",)),
     ],
 )
-def test_principal_forms(
-    principal: Any, everyone: bool, aws: tuple[str, ...], service: tuple[str, ...]
-) -> None:
+def test_principal_forms(principal: Any, everyone: bool, aws: tuple[str, ...], service: tuple[str, ...]) -> None:
     # Given each form of Principal, Then it is normalised (bare ids become roots, leading zeros kept)
     doc = parse_policy(policy({**ADMIN, "Principal": principal}))
     spec = doc.statements[0].principal
@@ -143,9 +141,7 @@ def test_repeated_key_inside_a_condition_block_is_reported() -> None:
         '"Condition": {"StringEquals": {"aws:SourceAccount": "1", "aws:SourceAccount": "2"}}}}'
     )
     (warning,) = parse_policy(text).warnings
-    assert warning.startswith(
-        'statement #1 Condition operator "StringEquals" has the key "aws:SourceAccount" twice'
-    )
+    assert warning.startswith('statement #1 Condition operator "StringEquals" has the key "aws:SourceAccount" twice')
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,7 @@ def when(operator: str, key: str, values: Any, context: dict[str, ContextValue])
         ("stringequals", "a", {"k": "a"}, True),
     ],
 )
-def test_condition_operators(
-    operator: str, values: Any, context: dict[str, ContextValue], expected: bool
-) -> None:
+def test_condition_operators(operator: str, values: Any, context: dict[str, ContextValue], expected: bool) -> None:
     assert when(operator, "k", values, context) is expected
 
 
@@ -132,9 +130,7 @@ def test_unknown_operator_never_grants_and_always_denies() -> None:
     # Then the Allow does not match and the operator is named
     assert not decision.allowed
     assert decision.unknown_conditions == ("StringMatchesRegex",)
-    doc = parse_policy(
-        {"Statement": [allow(Sid="A"), {**allow(Sid="D", Condition=unknown), "Effect": "Deny"}]}
-    )
+    doc = parse_policy({"Statement": [allow(Sid="A"), {**allow(Sid="D", Condition=unknown), "Effect": "Deny"}]})
     decision = evaluate(doc, Request(ROLE_SESSION, "kms:Decrypt", KEY, {}))
     # And the Deny matches
     assert (decision.allowed, decision.denied_explicitly, decision.matched_deny) == (False, True, ("D",))
@@ -142,9 +138,7 @@ def test_unknown_operator_never_grants_and_always_denies() -> None:
 
 
 def test_unknown_operator_is_not_reported_when_a_known_condition_already_fails() -> None:
-    doc = parse_policy(
-        {"Statement": [allow(Condition={"StringMatchesRegex": {"k": "x"}, "StringEquals": {"j": "y"}})]}
-    )
+    doc = parse_policy({"Statement": [allow(Condition={"StringMatchesRegex": {"k": "x"}, "StringEquals": {"j": "y"}})]})
     assert evaluate(doc, Request(ROLE_SESSION, "kms:Decrypt", KEY, {})).unknown_conditions == ()
 
 

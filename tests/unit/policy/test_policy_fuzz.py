@@ -61,9 +61,7 @@ DENY_EVERYTHING = {"Sid": "DenyAll", "Effect": "Deny", "Principal": "*", "Action
 
 @settings(max_examples=500, deadline=None)
 @given(policy=policies(), position=st.integers(0, 6))
-def test_an_explicit_deny_of_everything_makes_every_question_false(
-    policy: dict[str, Any], position: int
-) -> None:
+def test_an_explicit_deny_of_everything_makes_every_question_false(policy: dict[str, Any], position: int) -> None:
     # Given any policy with an explicit Deny of all actions to "*" added anywhere
     body = policy["Statement"]
     statements = list(body) if isinstance(body, list) else [body]

@@ -40,10 +40,7 @@ def public(*statements: dict[str, Any], resource: str | None = KEY_ARN) -> list[
 
 
 def external(*statements: dict[str, Any], org_id: str | None = ORG_ID) -> list[str]:
-    return [
-        g.principal
-        for g in external_grants(parse_policy({"Statement": list(statements)}), ORG_ACCOUNTS, org_id)
-    ]
+    return [g.principal for g in external_grants(parse_policy({"Statement": list(statements)}), ORG_ACCOUNTS, org_id)]
 
 
 @pytest.mark.parametrize(
@@ -117,17 +114,13 @@ def external(*statements: dict[str, Any], org_id: str | None = ORG_ID) -> list[s
         ),
     ],
 )
-def test_principal_star_is_public_unless_pinned(
-    condition: dict[str, Any] | None, is_public: bool, why: str
-) -> None:
+def test_principal_star_is_public_unless_pinned(condition: dict[str, Any] | None, is_public: bool, why: str) -> None:
     # Given a principal-* grant with this condition, Then it is public exactly when nothing pins the caller
     assert bool(public(grant(condition))) is is_public, why
 
 
 def test_public_grant_describes_principal_actions_and_reason() -> None:
-    (found,) = public_grants(
-        parse_policy({"Statement": [grant(Action=["kms:Decrypt", "kms:Encrypt"])]}), KEY_ARN
-    )
+    (found,) = public_grants(parse_policy({"Statement": [grant(Action=["kms:Decrypt", "kms:Encrypt"])]}), KEY_ARN)
     assert (found.statement, found.principal, found.actions) == ("S", "*", ("kms:Decrypt", "kms:Encrypt"))
     assert found.reason == "S grants kms:Decrypt, kms:Encrypt to * without any condition"
     assert found.unknown_conditions == ()

@@ -65,9 +65,7 @@ def test_console_default_gains_an_account_wide_grant_and_keeps_everything() -> N
 
 def test_a_policy_that_already_serves_is_left_alone() -> None:
     existing = corpus("kms_org_context_only.json")
-    result = merge_key_policy(
-        existing, CENTRAL, management_account=MGMT, trail_accounts=[MEMBER], key_arn=KEY_ARN
-    )
+    result = merge_key_policy(existing, CENTRAL, management_account=MGMT, trail_accounts=[MEMBER], key_arn=KEY_ARN)
     assert not result.changed
     assert result.policy == existing.to_dict()
 
@@ -97,11 +95,7 @@ def test_public_grant_is_removed_and_cloudtrail_grants_added() -> None:
 def test_a_public_statement_that_is_the_only_admin_is_narrowed_to_the_root() -> None:
     # Given a key whose only administrator statement is open to everyone
     existing = parse_policy(
-        {
-            "Statement": [
-                {"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}
-            ]
-        }
+        {"Statement": [{"Sid": "Open", "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}
     )
     # When it is repaired
     result = merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
@@ -136,15 +130,9 @@ def test_a_deny_that_blocks_cloudtrail_makes_the_repair_refuse() -> None:
 
 def test_a_key_policy_without_admin_is_refused() -> None:
     existing = parse_policy(
-        {
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": MEMBER}, "Action": "kms:Decrypt", "Resource": "*"}
-            ]
-        }
+        {"Statement": [{"Effect": "Allow", "Principal": {"AWS": MEMBER}, "Action": "kms:Decrypt", "Resource": "*"}]}
     )
-    with pytest.raises(
-        PolicyRepairError, match=f"no statement would let account {CENTRAL} administer the key"
-    ):
+    with pytest.raises(PolicyRepairError, match=f"no statement would let account {CENTRAL} administer the key"):
         merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
 
 
@@ -156,9 +144,7 @@ def test_invalid_inputs_are_refused_as_repair_errors() -> None:
 
 
 def test_a_result_over_32_kib_is_refused() -> None:
-    filler = [
-        {**ADMIN_STATEMENT, "Sid": f"Filler{n}", "Action": [f"kms:Action{n}X{'y' * 200}"]} for n in range(150)
-    ]
+    filler = [{**ADMIN_STATEMENT, "Sid": f"Filler{n}", "Action": [f"kms:Action{n}X{'y' * 200}"]} for n in range(150)]
     existing = parse_policy({"Statement": [ADMIN_STATEMENT, *filler]})
     with pytest.raises(PolicyRepairError, match="over the KMS limit of 32768"):
         merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
@@ -189,9 +175,7 @@ def test_added_sids_never_repeat_existing_ones() -> None:
 
 
 def test_repeated_keys_are_reported_when_the_policy_is_rewritten() -> None:
-    result = merge_key_policy(
-        corpus("kms_guide_duplicate_string_equals.json"), CENTRAL, management_account=MGMT
-    )
+    result = merge_key_policy(corpus("kms_guide_duplicate_string_equals.json"), CENTRAL, management_account=MGMT)
     assert result.changes[-1].endswith("the repaired policy keeps only the last, as AWS already did")
 
 
@@ -213,9 +197,7 @@ def test_bucket_merge_for_an_organization() -> None:
 
 
 def test_bucket_merge_adds_the_organization_write_grant() -> None:
-    result = merge_bucket_policy(
-        corpus("s3_cloudtrail_documented_single_account.json"), BUCKET, [MEMBER], MGMT, ORG_ID
-    )
+    result = merge_bucket_policy(corpus("s3_cloudtrail_documented_single_account.json"), BUCKET, [MEMBER], MGMT, ORG_ID)
     assert sids(result.policy)[2:] == [
         "TrailGuardCloudTrailAclCheck",
         "TrailGuardCloudTrailWrite",
@@ -234,9 +216,7 @@ def test_bucket_with_an_sse_kms_deny_is_repaired_only_knowing_the_key() -> None:
     with pytest.raises(PolicyRepairError, match="DenyUploadsNotEncryptedWithKms"):
         merge_bucket_policy(existing, BUCKET, [MEMBER])
     result = merge_bucket_policy(existing, BUCKET, [MEMBER], kms_key_arn=KEY_ARN)
-    assert result.changes == (
-        'added statement "TrailGuardDenyInsecureTransport": requests without TLS are denied',
-    )
+    assert result.changes == ('added statement "TrailGuardDenyInsecureTransport": requests without TLS are denied',)
 
 
 # --- a repair never widens access ---------------------------------------------------------------------------

@@ -70,13 +70,10 @@ def _check_org(management_account: str | None, org_id: str | None, writers: tupl
     if org_id is not None:
         require_org_id(org_id)
         if management_account is None:
-            raise PolicyInputError(
-                "an organization id needs the management account: organization trails belong to it"
-            )
+            raise PolicyInputError("an organization id needs the management account: organization trails belong to it")
     if not writers:
         raise PolicyInputError(
-            "nothing to grant: give the management account (organization trails) "
-            "or at least one trail account"
+            "nothing to grant: give the management account (organization trails) or at least one trail account"
         )
 
 
@@ -136,9 +133,7 @@ def key_policy_spec(
             for reader in ([log_readers] if isinstance(log_readers, str) else log_readers)
         )
     )
-    return KeyPolicySpec(
-        key_account, management_account, org_id, accounts, readers, key_arn, partition, region
-    )
+    return KeyPolicySpec(key_account, management_account, org_id, accounts, readers, key_arn, partition, region)
 
 
 def key_admin_statement(spec: KeyPolicySpec) -> dict[str, Any]:
@@ -349,9 +344,7 @@ def bucket_write_statement(spec: BucketPolicySpec, accounts: Iterable[str]) -> d
         "Principal": {"Service": CLOUDTRAIL_SERVICE},
         "Action": "s3:PutObject",
         "Resource": [spec.logs_arn(account) for account in listed],
-        "Condition": {
-            "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": listed}
-        },
+        "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": listed}},
     }
 
 
@@ -406,9 +399,7 @@ def bucket_policy(
     policy: dict[str, Any] = {"Version": POLICY_VERSION, "Id": "TrailGuardLogBucket", "Statement": statements}
     problems = bucket_policy_problems(policy, spec)
     if problems:
-        raise PolicyRepairError(
-            "the built bucket policy does not pass its own checks: " + "; ".join(problems)
-        )
+        raise PolicyRepairError("the built bucket policy does not pass its own checks: " + "; ".join(problems))
     return policy
 
 
@@ -434,8 +425,6 @@ def bucket_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: Buc
         if spec.org_id is not None and spec.management_account is not None:
             org_trail = spec.probe_trail(spec.management_account)
             key = cloudtrail_object_key(account, spec.org_id, spec.prefix)
-            checks.append(
-                cloudtrail_may_put_object(doc, spec.bucket, key, org_trail, kms_key_arn=spec.kms_key_arn)
-            )
+            checks.append(cloudtrail_may_put_object(doc, spec.bucket, key, org_trail, kms_key_arn=spec.kms_key_arn))
         problems.extend(verdict.reason.rstrip(".") for verdict in checks if not verdict.allowed)
     return problems

@@ -205,9 +205,7 @@ def parse_policy(source: str | bytes | bytearray | Mapping[str, Any]) -> PolicyD
             try:
                 text = bytes(source).decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise PolicyParseError(
-                    f"the policy is not UTF-8 text (invalid byte at offset {exc.start})"
-                ) from None
+                raise PolicyParseError(f"the policy is not UTF-8 text (invalid byte at offset {exc.start})") from None
             raw: object = _load_json(text)
         elif isinstance(source, str):
             raw = _load_json(source)
@@ -351,9 +349,7 @@ def _principal(value: object, where: str) -> PrincipalSpec:
     if value == "*":
         return PrincipalSpec(everyone=True)
     if isinstance(value, str):
-        raise PolicyParseError(
-            f'{where} must be "*" or an object such as {{"AWS": ...}}, got {_quote(value)}'
-        )
+        raise PolicyParseError(f'{where} must be "*" or an object such as {{"AWS": ...}}, got {_quote(value)}')
     if not isinstance(value, Mapping):
         raise PolicyParseError(f'{where} must be "*" or an object, got {_json_type(value)}')
     if not value:
@@ -362,16 +358,13 @@ def _principal(value: object, where: str) -> PrincipalSpec:
     for kind, names in value.items():
         if kind not in _PRINCIPAL_TYPES:
             raise PolicyParseError(
-                f"{where} has an unknown principal type {_quote(kind)} "
-                "(AWS, Service, Federated, CanonicalUser)"
+                f"{where} has an unknown principal type {_quote(kind)} (AWS, Service, Federated, CanonicalUser)"
             )
         found[kind] = _strings(names, f"{where} {kind}")
     aws = found.get("AWS", ())
     return PrincipalSpec(
         everyone="*" in aws,
-        aws=tuple(
-            f"arn:aws:iam::{name}:root" if is_account_id(name) else name for name in aws if name != "*"
-        ),
+        aws=tuple(f"arn:aws:iam::{name}:root" if is_account_id(name) else name for name in aws if name != "*"),
         service=tuple(name.lower() for name in found.get("Service", ())),
         federated=found.get("Federated", ()),
         canonical_user=found.get("CanonicalUser", ()),
@@ -394,9 +387,7 @@ def _conditions(value: object, where: str) -> tuple[Condition, ...]:
             )
         for key, raw_values in block.items():
             if not isinstance(key, str) or not key:
-                raise PolicyParseError(
-                    f"{where} Condition operator {_quote(operator)} has an empty condition key"
-                )
+                raise PolicyParseError(f"{where} Condition operator {_quote(operator)} has an empty condition key")
             values = _condition_values(raw_values, f"{where} Condition {_quote(operator)} {_quote(key)}")
             conditions.append(Condition.build(operator, key, values))
     return tuple(conditions)

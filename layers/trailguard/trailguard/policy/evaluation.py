@@ -60,9 +60,7 @@ def request_context(request: Request) -> dict[str, tuple[str, ...]]:
     return context
 
 
-def statement_applies_to(
-    statement: Statement, request: Request, context: Context, *, variables: bool
-) -> bool:
+def statement_applies_to(statement: Statement, request: Request, context: Context, *, variables: bool) -> bool:
     """Principal, action and resource match (conditions aside)."""
     if statement.principal_negated:
         if principal_excluded(statement.principal, request.principal):
@@ -80,9 +78,7 @@ def statement_applies_to(
     return resource_hit != statement.resources_negated
 
 
-def conditions_hold(
-    statement: Statement, context: Context, *, variables: bool
-) -> tuple[bool, tuple[str, ...]]:
+def conditions_hold(statement: Statement, context: Context, *, variables: bool) -> tuple[bool, tuple[str, ...]]:
     """(do the conditions hold, unknown operators that decided it).
 
     Unknown operators are reported only when every known condition holds (otherwise they decide nothing).

@@ -143,9 +143,7 @@ def _applies_to_resource(statement: Statement, resource_arn: str | None) -> bool
         return True
     child = f"{resource_arn}/*"
     covers_resource = any(resource_matches(p, resource_arn) for p in statement.resources)
-    covers_children = any(
-        resource_matches(p, child) or _may_cover_child(p, resource_arn) for p in statement.resources
-    )
+    covers_children = any(resource_matches(p, child) or _may_cover_child(p, resource_arn) for p in statement.resources)
     if statement.resources_negated:
         return not (covers_resource and any(resource_matches(p, child) for p in statement.resources))
     return covers_resource or covers_children
@@ -251,12 +249,7 @@ def external_grants(doc: PolicyDocument, org_accounts: frozenset[str], org_id: s
 def _restricted_to_org(pins: Iterable[Pin], org_accounts: frozenset[str], org_id: str | None) -> bool:
     """Conditions are AND: one pin inside the organization keeps every outsider out."""
     for pin in pins:
-        if (
-            pin.kind == "org"
-            and org_id is not None
-            and pin.organizations
-            and set(pin.organizations) <= {org_id}
-        ):
+        if pin.kind == "org" and org_id is not None and pin.organizations and set(pin.organizations) <= {org_id}:
             return True
         if pin.accounts and not pin.organizations and set(pin.accounts) <= org_accounts:
             return True
@@ -279,9 +272,7 @@ def _external_pinned(
         f"{statement.label} grants {', '.join(actions)} to {_describe_principal(statement)} pinned to "
         f"{', '.join(whom)}, outside the organization"
     )
-    return [
-        Grant(statement.label, _describe_principal(statement), actions, reason, statement.unknown_operators)
-    ]
+    return [Grant(statement.label, _describe_principal(statement), actions, reason, statement.unknown_operators)]
 
 
 def grants_key_administration(statement: Statement, key_account: str) -> bool:

@@ -11,9 +11,7 @@ _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PARTITION = re.compile(r"aws(-[a-z]+)*")
-_TRAIL_ARN = re.compile(
-    r"arn:(aws(?:-[a-z]+)*):cloudtrail:([a-z0-9-]+):([0-9]{12}):trail/([A-Za-z0-9._-]{1,128})"
-)
+_TRAIL_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):cloudtrail:([a-z0-9-]+):([0-9]{12}):trail/([A-Za-z0-9._-]{1,128})")
 _KEY_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):kms:([a-z0-9-]+):([0-9]{12}):key/[A-Za-z0-9-]+")
 _IAM_PRINCIPAL_ARN = re.compile(
     r"arn:aws(?:-[a-z]+)*:(?:iam::[0-9]{12}:(?:root|user/.+|role/.+)|sts::[0-9]{12}:assumed-role/[^/]+/.+)"
@@ -77,9 +75,7 @@ def normalise_prefix(value: str | None) -> str | None:
         raise PolicyInputError(f"prefix must be a string, got {value!r}")
     stripped = value.strip("/")
     if any(ch in stripped for ch in '*?$\n\r\t"\\'):
-        raise PolicyInputError(
-            f"prefix must not contain wildcards, quotes or control characters, got {value!r}"
-        )
+        raise PolicyInputError(f"prefix must not contain wildcards, quotes or control characters, got {value!r}")
     return stripped or None
 
 
@@ -115,9 +111,7 @@ def parse_trail_arn(value: str) -> TrailArn:
     """A CloudTrail trail ARN ``arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME``."""
     match = _TRAIL_ARN.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise PolicyInputError(
-            f"not a CloudTrail trail ARN (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME): {value!r}"
-        )
+        raise PolicyInputError(f"not a CloudTrail trail ARN (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME): {value!r}")
     return TrailArn(value, match.group(1), match.group(2), match.group(3), match.group(4))
 
 

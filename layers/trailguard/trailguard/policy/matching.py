@@ -114,12 +114,7 @@ class Caller:
 
 def _root_account(entry: str) -> str | None:
     parsed = parse_arn(entry)
-    if (
-        parsed is not None
-        and parsed.service == "iam"
-        and parsed.resource == "root"
-        and is_account_id(parsed.account)
-    ):
+    if parsed is not None and parsed.service == "iam" and parsed.resource == "root" and is_account_id(parsed.account):
         return parsed.account
     return None
 
@@ -179,7 +174,4 @@ def principal_excluded(spec: PrincipalSpec, caller: Caller) -> bool:
     if _root_account(caller.id) is not None:
         return True
     role = caller.role_arn
-    return any(
-        entry == caller.id or (role is not None and _role_name(entry) == _role_name(role))
-        for entry in spec.aws
-    )
+    return any(entry == caller.id or (role is not None and _role_name(entry) == _role_name(role)) for entry in spec.aws)

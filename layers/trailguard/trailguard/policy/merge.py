@@ -161,9 +161,7 @@ def _drop_public_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
 def _add_missing_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
     doc = draft.interim()
     trails = {account: spec.probe_trail(account) for account in spec.encrypting_accounts}
-    missing_encrypt = [
-        a for a, trail in trails.items() if not cloudtrail_may_encrypt(doc, spec.key_arn, trail).allowed
-    ]
+    missing_encrypt = [a for a, trail in trails.items() if not cloudtrail_may_encrypt(doc, spec.key_arn, trail).allowed]
     if missing_encrypt:
         draft.add(
             cloudtrail_encrypt_statement(spec, missing_encrypt),
@@ -172,9 +170,7 @@ def _add_missing_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
     if any(not cloudtrail_may_describe(doc, spec.key_arn, trail).allowed for trail in trails.values()):
         draft.add(cloudtrail_describe_statement(spec), "CloudTrail may describe the key")
     first_trail = next(iter(trails.values()))
-    readers = [
-        r for r in spec.log_readers if not principal_may_decrypt(doc, spec.key_arn, r, first_trail).allowed
-    ]
+    readers = [r for r in spec.log_readers if not principal_may_decrypt(doc, spec.key_arn, r, first_trail).allowed]
     if readers:
         draft.add(log_readers_statement(spec, readers), f"{', '.join(readers)} may decrypt log files")
 
@@ -222,11 +218,7 @@ def merge_bucket_policy(
 def _add_missing_bucket_grants(draft: _Draft, spec: BucketPolicySpec) -> None:
     doc = draft.interim()
     accounts = spec.writing_accounts
-    no_acl = [
-        a
-        for a in accounts
-        if not cloudtrail_may_get_bucket_acl(doc, spec.bucket, spec.probe_trail(a)).allowed
-    ]
+    no_acl = [a for a in accounts if not cloudtrail_may_get_bucket_acl(doc, spec.bucket, spec.probe_trail(a)).allowed]
     if no_acl:
         draft.add(
             bucket_acl_statement(spec, no_acl),
@@ -260,9 +252,7 @@ def _add_missing_bucket_grants(draft: _Draft, spec: BucketPolicySpec) -> None:
             ).allowed
             for a in accounts
         ):
-            draft.add(
-                bucket_org_write_statement(spec), f"the organization trail may write logs under {spec.org_id}"
-            )
+            draft.add(bucket_org_write_statement(spec), f"the organization trail may write logs under {spec.org_id}")
     insecure = Request(
         Caller.anonymous(), "s3:GetObject", f"{spec.bucket_arn}/AWSLogs/x", {"aws:SecureTransport": False}
     )
