@@ -244,3 +244,10 @@ def test_python_dash_m_trailguard_runs_the_cli(
         runpy.run_module("trailguard", run_name="__main__")
     assert bad.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_catalogue_command_prints_the_readme_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from trailguard.catalogue import markdown_table
+
+    assert main(["catalogue"]) == 0
+    assert capsys.readouterr().out.strip() == markdown_table()

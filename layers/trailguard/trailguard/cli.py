@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from trailguard.catalogue import markdown_table
 from trailguard.policy import (
     PolicyDocument,
     PolicyError,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     bucket.add_argument("--bucket", required=True, help="name of the central log bucket")
     bucket.add_argument("--prefix", help="S3 key prefix of the trails, if any")
     _common(bucket)
+    commands.add_parser("catalogue", help="print the check catalogue as the README's Markdown table")
     return parser
 
 
@@ -139,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command == "catalogue":
+            print(markdown_table())
+            return EXIT_OK
         policy = _run(args)
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else EXIT_OK
