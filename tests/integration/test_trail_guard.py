@@ -334,7 +334,7 @@ def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
         ("InvalidHomeRegionException", "home region"),
         ("NotOrganizationMasterAccountException", "management account"),
         ("OperationNotPermittedException", "exempt"),
-        ("AccessDenied", "member stack"),
+        ("AccessDenied", "member.yaml"),
     ],
 )
 def test_update_trail_errors_become_findings_with_cause_and_next_step(

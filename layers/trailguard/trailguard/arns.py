@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from trailguard.policy import ids
+from trailguard.policy.errors import PolicyInputError
+from trailguard.policy.ids import TrailArn
+
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 _KEY_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>(mrk-)?[0-9a-fA-F-]{32,36})$"
-)
-_TRAIL_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):cloudtrail:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):trail/(?P<name>[\w.-]+)$"
 )
 
 
@@ -27,15 +28,6 @@ class KeyArn:
         return self.key_id.startswith("mrk-")
 
 
-@dataclass(frozen=True, slots=True)
-class TrailArn:
-    arn: str
-    partition: str
-    region: str
-    account: str
-    name: str
-
-
 def parse_key_arn(value: str) -> KeyArn | None:
     match = _KEY_ARN.match(value)
     if match is None:
@@ -44,10 +36,11 @@ def parse_key_arn(value: str) -> KeyArn | None:
 
 
 def parse_trail_arn(value: str) -> TrailArn | None:
-    match = _TRAIL_ARN.match(value)
-    if match is None:
+    """The parts of a trail ARN, or None when the value is not one (e.g. a bare trail name)."""
+    try:
+        return ids.parse_trail_arn(value)
+    except PolicyInputError:
         return None
-    return TrailArn(value, match["partition"], match["region"], match["account"], match["name"])
 
 
 def trail_arn(partition: str, region: str, account: str, name: str) -> str:

@@ -11,10 +11,10 @@ from botocore.exceptions import ClientError
 from trailguard import policy
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
-from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.guard import Attempts, Deps, Outcome, conclude
 from trailguard.observability import logger
 from trailguard.scope import Scope, ScopedTrail, discover
-from trailguard.sessions import error_code, error_message, is_transient
+from trailguard.sessions import error_code
 from trailguard.settings import Settings
 
 BUCKET_EVENTS = frozenset(
@@ -308,40 +308,24 @@ def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcom
     if not violations:
         logger.info("central bucket compliant", bucket=state.name)
         return Outcome("compliant", arn)
-    if not settings.remediate:
-        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
-    attempted, failed, retry = _repair(state, violations, scope, deps, adapter)
-    if attempted:
-        state = adapter.read()
-    still = {violation.check for violation in evaluate_bucket(state, scope, settings)}
-    outcome = publish(deps, resource, trigger, settle(violations, attempted, failed, still))
-    if retry is not None:
-        raise retry
-    return outcome
+    return conclude(
+        deps,
+        resource,
+        trigger,
+        violations,
+        lambda attempts: _repair(state, {v.check for v in violations}, scope, deps, adapter, attempts),
+    )
 
 
 def _repair(
-    state: BucketState, violations: list[Violation], scope: Scope, deps: Deps, adapter: BucketAdapter
-) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+    state: BucketState, checks: set[str], scope: Scope, deps: Deps, adapter: BucketAdapter, attempts: Attempts
+) -> list[Violation]:
+    """Default encryption back to the central key, and (policy repair on) the merged bucket policy with Block
+    Public Access on; returns what a fresh read finds."""
     settings = deps.settings
-    checks = {violation.check for violation in violations}
-    attempted: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    retry: ClientError | None = None
-
-    def attempt(names: list[str], action: str, call: Any) -> None:
-        nonlocal retry
-        try:
-            call()
-        except ClientError as error:
-            retry = error if is_transient(error) else retry
-            failed.update(dict.fromkeys(names, f"{action} failed with {error_code(error)} ({error_message(error)})."))
-        else:
-            attempted.update(dict.fromkeys(names, action))
-
     if "bucket.encryption" in checks:
         bucket_key = bool((state.encryption or {}).get("BucketKeyEnabled"))
-        attempt(
+        attempts.attempt(
             ["bucket.encryption"],
             "s3:PutEncryptionConfiguration",
             lambda: adapter.put_encryption(settings.central_key_arn, bucket_key),
@@ -363,14 +347,17 @@ def _repair(
                 kms_key_arn=settings.central_key_arn,
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
-            failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
+            attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
         else:
 
             def write() -> None:
-                adapter.put_policy(merged.policy)
+                if merged.changed:
+                    adapter.put_policy(merged.policy)
                 if "bucket.public" in checks:
                     adapter.block_public_access()
 
-            attempt(policy_checks, "s3:PutBucketPolicy", write)
-            logger.info("bucket policy repaired", changes=list(merged.changes))
-    return attempted, failed, retry
+            if attempts.attempt(policy_checks, "s3:PutBucketPolicy", write):
+                logger.info("bucket policy repaired", changes=list(merged.changes))
+    if not attempts.attempted:
+        return []
+    return evaluate_bucket(adapter.read(), scope, settings)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from trailguard.advice import explain
 from trailguard.catalogue import check
 from trailguard.findings import Finding, Report, Resource, Status, Trigger, Violation
 from trailguard.publisher import Publisher
-from trailguard.sessions import SessionFactory
+from trailguard.sessions import SessionFactory, is_transient
 from trailguard.settings import Settings
 
 
@@ -22,6 +25,31 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(slots=True)
+class Attempts:
+    """The repairs of one evaluation: what ran, what failed and why, and a transient error to raise."""
+
+    attempted: dict[str, str] = field(default_factory=dict)  # check -> the action that ran
+    failed: dict[str, str] = field(default_factory=dict)  # check -> why it was not repaired
+    retry: ClientError | None = None
+
+    def attempt(self, checks: Iterable[str], action: str, call: Callable[[], object]) -> bool:
+        """Run one repair call for these checks; an AWS error becomes their failure (transient: also retried)."""
+        names = list(checks)
+        try:
+            call()
+        except ClientError as error:
+            if is_transient(error):
+                self.retry = error
+            self.failed.update(dict.fromkeys(names, explain(action, error)))
+            return False
+        self.attempted.update(dict.fromkeys(names, action))
+        return True
+
+    def refuse(self, checks: Iterable[str], reason: str) -> None:
+        self.failed.update(dict.fromkeys(checks, reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +88,26 @@ def settle(
         else:
             findings.append(Finding.of(violation, Status.OPEN))
     return findings
+
+
+def conclude(
+    deps: Deps,
+    resource: Resource,
+    trigger: Trigger,
+    violations: list[Violation],
+    repair: Callable[[Attempts], Iterable[Violation]],
+) -> Outcome:
+    """Report mode: publish the violations OPEN. Remediate mode: `repair` runs the repairs and returns what a
+    fresh read of the resource still finds; each finding's status comes from that read. A transient error
+    is raised after publishing, so that Lambda retries the event."""
+    if not deps.settings.remediate:
+        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
+    attempts = Attempts()
+    still = {violation.check for violation in repair(attempts)}
+    outcome = publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
+    if attempts.retry is not None:
+        raise attempts.retry
+    return outcome
 
 
 def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:

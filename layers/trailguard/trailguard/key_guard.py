@@ -9,13 +9,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailguard import centralkey, policy
-from trailguard.catalogue import check
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
-from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.guard import Attempts, Deps, Outcome, conclude
 from trailguard.observability import logger
 from trailguard.scope import Scope, discover
-from trailguard.sessions import error_code, error_message, is_transient
+from trailguard.sessions import is_transient
 from trailguard.settings import Settings
 
 KEY_EVENTS = frozenset(
@@ -256,60 +255,37 @@ def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
     if not violations:
         logger.info("central key compliant", key_arn=key.arn, trail_accounts=scope.trail_accounts)
         return Outcome("compliant", key.arn)
-    if not settings.remediate:
-        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
-    attempted, failed, retry = _repair(state, violations, scope, deps, adapter)
-    if attempted:
-        centralkey.forget()
-        state = adapter.read(state.bucket_region)
-    still = {violation.check for violation in evaluate_key(state, scope, settings)}
-    outcome = publish(deps, resource, trigger, settle(violations, attempted, failed, still))
-    if retry is not None:
-        raise retry
-    return outcome
+    return conclude(
+        deps,
+        resource,
+        trigger,
+        violations,
+        lambda attempts: _repair(state, {v.check for v in violations}, scope, deps, adapter, attempts),
+    )
 
 
 def _repair(
-    state: KeyState, violations: list[Violation], scope: Scope, deps: Deps, adapter: KeyAdapter
-) -> tuple[dict[str, str], dict[str, str], ClientError | None]:
+    state: KeyState, checks: set[str], scope: Scope, deps: Deps, adapter: KeyAdapter, attempts: Attempts
+) -> list[Violation]:
+    """Re-enable, rotate, and (policy repair on) merge the missing grants in; returns what a fresh read finds."""
     settings = deps.settings
-    checks = {violation.check for violation in violations}
-    attempted: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    retry: ClientError | None = None
-
-    def attempt(name: str, action: str, call: Any) -> bool:
-        nonlocal retry
-        try:
-            call()
-        except ClientError as error:
-            retry = error if is_transient(error) else retry
-            failed[name] = f"{action} failed with {error_code(error)} ({error_message(error)})."
-            return False
-        attempted[name] = action
-        return True
-
     enabled = state.state == "Enabled"
     if "key.state" in checks:
         if state.state in ("PendingDeletion", "PendingReplicaDeletion"):
-            enabled = attempt(
-                "key.state",
-                "kms:CancelKeyDeletion+kms:EnableKey",
-                adapter.restore,
-            )
+            enabled = attempts.attempt(["key.state"], "kms:CancelKeyDeletion+kms:EnableKey", adapter.restore)
         elif state.state == "Disabled":
-            enabled = attempt("key.state", "kms:EnableKey", adapter.enable)
+            enabled = attempts.attempt(["key.state"], "kms:EnableKey", adapter.enable)
         else:
-            failed["key.state"] = (
-                f"a key in state {state.state} cannot be re-enabled by TrailGuard; "
-                "for PendingImport re-import the key material, otherwise restore the key by hand."
+            attempts.refuse(
+                ["key.state"],
+                f"a key in state {state.state} cannot be re-enabled by TrailGuard; for PendingImport re-import "
+                "the key material, otherwise restore the key by hand.",
             )
     if "key.rotation" in checks:
         if enabled:
-            attempt("key.rotation", "kms:EnableKeyRotation", adapter.enable_rotation)
+            attempts.attempt(["key.rotation"], "kms:EnableKeyRotation", adapter.enable_rotation)
         else:
-            failed["key.rotation"] = "rotation cannot be enabled while the key is not Enabled."
-
+            attempts.refuse(["key.rotation"], "rotation cannot be enabled while the key is not Enabled.")
     policy_checks = [name for name in POLICY_CHECKS if name in checks]
     if policy_checks and settings.repair_policies and state.policy is not None:
         try:
@@ -323,12 +299,11 @@ def _repair(
                 key_arn=settings.central_key_arn,
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
-            failed.update(dict.fromkeys(policy_checks, f"the repaired policy was not written: {error}"))
+            attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
         else:
-            action = check("key.cloudtrail-encrypt").action or "kms:PutKeyPolicy"
-            if attempt(policy_checks[0], action, lambda: adapter.put_policy(merged.policy)):
-                attempted.update(dict.fromkeys(policy_checks, action))
+            if attempts.attempt(policy_checks, "kms:PutKeyPolicy", lambda: adapter.put_policy(merged.policy)):
                 logger.info("key policy repaired", changes=list(merged.changes))
-            else:
-                failed.update(dict.fromkeys(policy_checks, failed[policy_checks[0]]))
-    return attempted, failed, retry
+    if not attempts.attempted:
+        return []
+    centralkey.forget()
+    return evaluate_key(adapter.read(state.bucket_region), scope, settings)

@@ -7,17 +7,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailguard import centralkey
+from trailguard.advice import explain
 from trailguard.arns import parse_trail_arn, partition_of, trail_arn
 from trailguard.catalogue import check
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
-from trailguard.findings import Finding, Resource, Status, Trigger, Violation
-from trailguard.guard import Deps, Outcome, publish, settle
+from trailguard.findings import Finding, Resource, Status, Trigger
+from trailguard.guard import Attempts, Deps, Outcome, conclude, publish
 from trailguard.observability import logger
 from trailguard.sessions import AccessError, error_code, is_transient
 from trailguard.trail import Trail, TrailAdapter, TrailNotFound, TrailRef
 from trailguard.trail_checks import deleted, evaluate_trail, key_gap
-from trailguard.trail_errors import explain
+
+# The UpdateTrail parameter that repairs each check.
+UPDATE_FIELDS = {"trail.encryption": "KmsKeyId", "trail.log-file-validation": "EnableLogFileValidation"}
 
 # What each event means for the trail it names, and which checks it puts in doubt if the trail cannot be read.
 TRAIL_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -80,64 +83,40 @@ def guard_trail(trail: Trail, trigger: Trigger, deps: Deps, adapter: TrailAdapte
     if tags.get(settings.exempt_tag, "").strip().lower() == "true":
         logger.info("trail exempt", trail_arn=trail.ref.arn, tag=settings.exempt_tag)
         return Outcome("exempt", trail.ref.arn)
-    if not settings.remediate:
-        return _publish(deps, trail.ref, trigger, [Finding.of(v, Status.OPEN) for v in violations])
-    findings, retry = _repair(trail, violations, deps, adapter)
-    outcome = _publish(deps, trail.ref, trigger, findings)
-    if retry is not None:
-        raise retry  # transient: the finding says so, and the Lambda retry (then the DLQ) keeps the event
-    return outcome
+    resource = Resource("trail", trail.ref.arn, trail.ref.account, trail.ref.region, trail.ref.name)
+    checks = {violation.check for violation in violations}
+    return conclude(
+        deps,
+        resource,
+        trigger,
+        violations,
+        lambda attempts: evaluate_trail(_repair(trail, checks, deps, adapter, attempts), settings),
+    )
 
 
-def _repair(
-    trail: Trail, violations: list[Violation], deps: Deps, adapter: TrailAdapter
-) -> tuple[list[Finding], ClientError | None]:
+def _repair(trail: Trail, checks: set[str], deps: Deps, adapter: TrailAdapter, attempts: Attempts) -> Trail:
+    """UpdateTrail (central key, log file validation) and StartLogging; returns the trail read again."""
     settings = deps.settings
-    failed: dict[str, str] = {}
-    attempted: dict[str, str] = {}
-    retry: ClientError | None = None
-    by_check = {violation.check: violation for violation in violations}
-
     changes: dict[str, Any] = {}
-    if "trail.encryption" in by_check:
+    if "trail.encryption" in checks:
         gap = key_gap(trail, centralkey.key_facts(deps.sessions, settings.central_key, settings.log_bucket), settings)
         if gap is None:
             changes["KmsKeyId"] = settings.central_key_arn
         else:
-            failed["trail.encryption"] = f"UpdateTrail was not called: {gap}"
-    if "trail.log-file-validation" in by_check:
+            attempts.refuse(["trail.encryption"], f"UpdateTrail was not called: {gap}")
+    if "trail.log-file-validation" in checks:
         changes["EnableLogFileValidation"] = True
-    update_checks = [
-        name
-        for name, key in (("trail.encryption", "KmsKeyId"), ("trail.log-file-validation", "EnableLogFileValidation"))
-        if key in changes
-    ]
-    if changes:
-        try:
-            adapter.update(trail.ref, **changes)
-            attempted.update(dict.fromkeys(update_checks, "cloudtrail:UpdateTrail"))
-        except ClientError as error:
-            retry = error if is_transient(error) else retry
-            failed.update(dict.fromkeys(update_checks, explain("UpdateTrail", error)))
-            if "KmsKeyId" in changes:
-                centralkey.forget()  # the cached key facts said yes and AWS said no: read them again next time
-    if "trail.logging" in by_check:
-        try:
-            adapter.start_logging(trail.ref)
-            attempted["trail.logging"] = "cloudtrail:StartLogging"
-        except ClientError as error:
-            retry = error if is_transient(error) else retry
-            failed["trail.logging"] = explain("StartLogging", error)
-
-    fresh = trail
-    if any(action == "cloudtrail:UpdateTrail" for action in attempted.values()):
-        fresh = adapter.read_config(fresh)
-    if "trail.logging" in attempted:
-        fresh = adapter.read_status(fresh)
-    still = {violation.check for violation in evaluate_trail(fresh, settings)}
-
-    findings = settle(violations, attempted, failed, still)
-    return findings, retry
+    updating = [name for name, key in UPDATE_FIELDS.items() if key in changes]
+    updated = bool(changes) and attempts.attempt(
+        updating, "cloudtrail:UpdateTrail", lambda: adapter.update(trail.ref, **changes)
+    )
+    if changes and not updated and "KmsKeyId" in changes:
+        centralkey.forget()  # the cached key facts said yes and AWS said no: read them again next time
+    started = "trail.logging" in checks and attempts.attempt(
+        ["trail.logging"], "cloudtrail:StartLogging", lambda: adapter.start_logging(trail.ref)
+    )
+    fresh = adapter.read_config(trail) if updated else trail
+    return adapter.read_status(fresh) if started else fresh
 
 
 def _unreadable(

@@ -1,10 +1,14 @@
-"""What each error of UpdateTrail / StartLogging means, and what to do next (REFERENCE.md section 3)."""
+"""What each AWS error a repair can meet means, and what to do next (REFERENCE.md section 3)."""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
 from trailguard.sessions import error_code, error_message
+
+_MISSING_PERMISSION = (
+    "the role TrailGuard used lacks this permission; redeploy the stack (and templates/member.yaml in member accounts)"
+)
 
 ADVICE: dict[str, str] = {
     "InsufficientEncryptionPolicyException": (
@@ -33,13 +37,14 @@ ADVICE: dict[str, str] = {
     "CloudTrailAccessNotEnabledException": "trusted access for CloudTrail is not enabled in the organization",
     "ThrottlingException": "CloudTrail throttled the call after retries; TrailGuard will retry the event",
     "ConflictException": "the trail was being changed by another call; TrailGuard will retry the event",
-    "AccessDenied": "the remediation role lacks the CloudTrail permission; redeploy the member stack",
-    "AccessDeniedException": "the remediation role lacks the CloudTrail permission; redeploy the member stack",
-    "UnauthorizedOperation": "the remediation role lacks the CloudTrail permission; redeploy the member stack",
+    "AccessDenied": _MISSING_PERMISSION,
+    "AccessDeniedException": _MISSING_PERMISSION,
+    "UnauthorizedOperation": _MISSING_PERMISSION,
 }
 
 
 def explain(action: str, error: ClientError) -> str:
+    """One sentence: which call failed, with which error, and (when known) what it means and what to do."""
     code = error_code(error)
-    advice = ADVICE.get(code, "see the error message; TrailGuard does not know this error")
-    return f"{action} failed with {code} ({error_message(error)}): {advice}."
+    advice = ADVICE.get(code)
+    return f"{action} failed with {code} ({error_message(error)})" + (f": {advice}." if advice else ".")
