@@ -236,7 +236,9 @@ def with_statement(org: SimulatedOrg, statement: dict[str, Any]) -> None:
 
 
 def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
+    # Block Public Access would refuse this policy in real AWS (moto accepts it): someone turned it off first.
     org = stack.org
+    s3(org).delete_public_access_block(Bucket=org.bucket)
     with_statement(
         org,
         {
@@ -252,7 +254,55 @@ def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
 
     message = only(org.findings())["message"]
     assert [item["check"] for item in message["findings"]] == ["bucket.public"]
+    public = message["findings"][0]
     assert message["severity"] == "CRITICAL"
+    assert public["observed"]["policy_grants"] == ["PublicRead"]
+    assert "BlockPublicPolicy" in public["observed"]["public_access_block_off"]
+
+
+def test_public_grant_is_removed_and_block_public_access_restored_with_policy_repair(
+    stack: Stack, trails: list[str]
+) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    s3(org).delete_public_access_block(Bucket=org.bucket)
+    with_statement(
+        org,
+        {
+            "Sid": "PublicRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{org.bucket}/*",
+        },
+    )
+
+    stack.send("bucket/put_bucket_policy_public.json")
+
+    current = json.loads(s3(org).get_bucket_policy(Bucket=org.bucket)["Policy"])
+    assert "PublicRead" not in [statement.get("Sid") for statement in current["Statement"]]
+    block = s3(org).get_public_access_block(Bucket=org.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert finding(only(org.findings())["message"], "bucket.public")["status"] == "REMEDIATED"
+
+
+def test_block_public_access_set_for_the_whole_account_counts(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    org.client("s3control", CENTRAL).put_public_access_block(
+        AccountId=CENTRAL,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3(org).delete_public_access_block(Bucket=org.bucket)
+
+    result = stack.send("bucket/delete_public_access_block.json")
+
+    assert result["result"] == "compliant"
+    assert org.findings() == []
 
 
 def test_grant_to_an_outside_account_is_reported(stack: Stack, trails: list[str]) -> None:
@@ -321,3 +371,100 @@ def test_events_about_other_buckets_change_nothing(stack: Stack, trails: list[st
     assert stack.targets(event) == []
     assert stack.invoke("BucketGuardFunction", event)["result"] == "ignored"
     assert stack.org.findings() == []
+
+
+class Denied:
+    """Real AWS refusals moto cannot model: an operation denied to TrailGuard (e.g. by a hostile policy)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import botocore.client
+        from botocore.exceptions import ClientError
+
+        self.operations: dict[str, str] = {}
+        original = botocore.client.BaseClient._make_api_call
+
+        def refusing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if operation in self.operations and self.operations[operation] in json.dumps(params, default=str):
+                raise ClientError(
+                    {
+                        "Error": {"Code": "AccessDenied", "Message": "explicit deny"},
+                        "ResponseMetadata": {"HTTPStatusCode": 403},
+                    },
+                    operation,
+                )
+            return original(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+
+
+@pytest.fixture
+def denied(monkeypatch: pytest.MonkeyPatch) -> Denied:
+    return Denied(monkeypatch)
+
+
+def test_key_that_shuts_trailguard_out_is_a_critical_finding_not_a_silent_retry(
+    stack: Stack, trails: list[str], denied: Denied
+) -> None:
+    # Given a key policy edit that removed TrailGuard's access to the key
+    denied.operations["DescribeKey"] = ""
+    denied.operations["GetKeyPolicy"] = ""
+
+    result = stack.send("key/put_key_policy.json")
+
+    assert result["result"] == "remediation_failed"
+    message = only(stack.org.findings())["message"]
+    state = finding(message, "key.state")
+    assert state["status"] == "REMEDIATION_FAILED"
+    assert state["severity"] == "CRITICAL"
+    assert "AccessDenied" in state["summary"]
+
+
+def test_bucket_that_shuts_trailguard_out_is_a_critical_finding(
+    stack: Stack, trails: list[str], denied: Denied
+) -> None:
+    denied.operations["GetBucketPolicy"] = stack.org.bucket
+
+    result = stack.send("bucket/put_bucket_policy_public.json")
+
+    assert result["result"] == "remediation_failed"
+    write = finding(only(stack.org.findings())["message"], "bucket.cloudtrail-write")
+    assert write["status"] == "REMEDIATION_FAILED"
+    assert "AccessDenied" in write["summary"]
+
+
+def test_accounts_without_the_member_stack_are_named_in_the_finding(
+    stack: Stack, trails: list[str], denied: Denied
+) -> None:
+    # Given member 012345678901 has no remediation role, and the key policy drops the CloudTrail grant
+    org = stack.org
+    denied.operations["AssumeRole"] = f"arn:aws:iam::{MEMBER_B}:role/TrailGuardRemediation"
+    broken = broken_key_policy(org)
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(broken))
+
+    stack.send("key/put_key_policy.json")
+
+    encrypt = finding(only(org.findings())["message"], "key.cloudtrail-encrypt")
+    assert any(MEMBER_B in problem and "member" in problem for problem in encrypt["observed"]["scope_problems"])
+    assert MEMBER_B not in {trail.split(":")[4] for trail in encrypt["observed"]["refused_trails"]}
+
+
+def test_organization_that_cannot_be_listed_gives_no_false_external_finding(stack: Stack, trails: list[str]) -> None:
+    # Given TRAILGUARD_ACCOUNTS is unset and the organization cannot be listed (not in use, no delegation)
+    org = stack.org
+    stack.configure(TRAILGUARD_ACCOUNTS="")
+    current = key_policy(org)
+    current["Statement"].append(
+        {
+            "Sid": "MemberReaders",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{MEMBER_A}:root"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+    )
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(current))
+
+    result = stack.send("key/put_key_policy.json")
+
+    assert result["result"] == "compliant"
+    assert org.findings() == []

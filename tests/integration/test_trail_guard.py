@@ -300,10 +300,11 @@ class Faults:
         import botocore.client
 
         self.failures: dict[str, tuple[str, str, int]] = {}
+        self.only_when: dict[str, str] = {}
         original = botocore.client.BaseClient._make_api_call
 
         def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if operation in self.failures:
+            if operation in self.failures and self.only_when.get(operation, "") in json.dumps(params, default=str):
                 code, message, status = self.failures[operation]
                 raise ClientError(
                     {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
@@ -313,8 +314,10 @@ class Faults:
 
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing)
 
-    def fail(self, operation: str, code: str, message: str = "", status: int = 400) -> None:
+    def fail(self, operation: str, code: str, message: str = "", status: int = 400, *, when: str = "") -> None:
+        """Make `operation` fail (only when its parameters mention `when`, if given)."""
         self.failures[operation] = (code, message or code, status)
+        self.only_when[operation] = when
 
 
 @pytest.fixture
@@ -353,15 +356,25 @@ def test_update_trail_errors_become_findings_with_cause_and_next_step(
 
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "ConflictException"])
-def test_transient_update_errors_are_reported_and_raised_for_retry(stack: Stack, faults: Faults, code: str) -> None:
+def test_transient_update_error_raises_for_retry_and_the_retry_sends_the_one_message(
+    stack: Stack, faults: Faults, code: str
+) -> None:
+    # Given UpdateTrail fails with a transient error (after botocore's own retries)
     org = stack.org
-    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
     faults.fail("UpdateTrail", code)
+    event = org.event("trail/create_trail_no_key.json")
 
+    # Then the event is raised for Lambda to retry, and nothing is published yet
     with pytest.raises(ClientError, match=code):
-        stack.send("trail/create_trail_no_key.json")
+        stack.send(event)
+    assert org.findings() == []
 
-    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATION_FAILED"
+    # When Lambda retries once the error has passed, the one message says what was done
+    faults.failures.clear()
+    stack.send(event)
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATED"
 
 
 def test_missing_remediation_role_is_reported_not_dropped(stack: Stack, faults: Faults) -> None:
@@ -407,3 +420,27 @@ def test_api_calls_per_event(stack: Stack, api_calls: ApiCalls) -> None:
     assert compliant <= 3, api_calls.counter()
     assert drifted <= 6, api_calls.counter()
     assert org.trail(arn)["KmsKeyId"] == org.key_arn
+
+
+def test_key_facts_are_read_again_before_a_repair_is_refused(stack: Stack) -> None:
+    # Given the trail guard has cached facts about a key policy that did not admit the account
+    from harness.org import CENTRAL, central_key_policy
+
+    org = stack.org
+    kms = org.client("kms", CENTRAL)
+    narrow = central_key_policy(CENTRAL, [MANAGEMENT, CENTRAL, MEMBER_B])
+    kms.put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(narrow))
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stack.send("trail/create_trail_no_key.json")
+    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATION_FAILED"
+
+    # When the key policy is fixed (in the key account: this container's cache is not told) and the trail
+    # changes again
+    kms.put_key_policy(
+        KeyId=org.key_id, PolicyName="default", Policy=json.dumps(central_key_policy(CENTRAL, org.accounts))
+    )
+    stack.send("trail/create_trail_no_key.json")
+
+    # Then the guard looked again before refusing, and repaired the trail
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATED"

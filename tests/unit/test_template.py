@@ -44,6 +44,7 @@ STAR_RESOURCE_ALLOWED = {
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTrails",
     "ec2:DescribeRegions",
+    "s3:GetAccountPublicAccessBlock",
     "organizations:ListAccounts",
     "organizations:DescribeOrganization",
     "organizations:ListAWSServiceAccessForOrganization",
@@ -283,12 +284,11 @@ def test_trail_function_permissions() -> None:
 
     for action in ("GetTrail", "GetTrailStatus", "ListTags", "UpdateTrail", "StartLogging"):
         assert granted.pop(f"cloudtrail:{action}") == [own_trails]
-    assert granted.pop("cloudtrail:DescribeTrails") == ["*"]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
-    assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
+    assert_publishes_findings(granted)
     assert_idempotency_only(granted)
 
 
@@ -305,17 +305,15 @@ def test_key_function_permissions() -> None:
         "PutKeyPolicy",
     ):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
-    for action in ("GetTrail", "GetTrailStatus"):
-        assert granted.pop(f"cloudtrail:{action}") == [
-            {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
-        ]
-    assert granted.pop("cloudtrail:DescribeTrails") == ["*"]
+    assert granted.pop("cloudtrail:GetTrail") == [
+        {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
+    ]
     assert granted.pop("cloudtrail:ListTrails") == ["*"]
     assert granted.pop("ec2:DescribeRegions") == ["*"]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
-    assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
+    assert_publishes_findings(granted)
     assert_idempotency_only(granted)
 
 
@@ -332,13 +330,11 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
         "GetBucketPublicAccessBlock",
         "GetBucketVersioning",
         "GetBucketAcl",
-        "GetBucketOwnershipControls",
         "GetBucketLocation",
         "PutBucketPublicAccessBlock",
     ):
         assert granted.pop(f"s3:{action}") == [bucket]
-    for action in ("DescribeKey", "GetKeyPolicy"):
-        assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
+    assert granted.pop("s3:GetAccountPublicAccessBlock") == ["*"]
     assert granted.pop("cloudtrail:GetTrail") == [
         {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
     ]
@@ -346,8 +342,14 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
     assert granted.pop("ec2:DescribeRegions") == ["*"]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
-    assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
+    assert_publishes_findings(granted)
     assert_idempotency_only(granted)
+
+
+def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
+    assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
+    for action in ("GenerateDataKey", "Decrypt"):
+        assert granted.pop(f"kms:{action}") == [{"Fn::GetAtt": ["FindingsTopicKey", "Arn"]}]
 
 
 def assert_idempotency_only(rest: dict[str, list[Any]]) -> None:
@@ -445,11 +447,14 @@ def test_the_central_bus_admits_the_organization_or_only_this_account() -> None:
 
 
 def test_findings_topic_is_encrypted_and_refuses_publishing_without_tls() -> None:
-    assert RESOURCES["FindingsTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
-    (deny,) = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert RESOURCES["FindingsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "FindingsTopicKey"}
+    assert RESOURCES["FindingsTopicKey"]["Properties"]["EnableKeyRotation"] is True
+    deny, alarms = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Action"] == "sns:Publish"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     subscription = RESOURCES["SecurityEmailSubscription"]
     assert subscription["Condition"] == "HasSecurityEmail"
     assert subscription["Properties"]["Protocol"] == "email"
@@ -533,7 +538,6 @@ def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organiz
         "cloudtrail:ListTags": own_trails,
         "cloudtrail:UpdateTrail": own_trails,
         "cloudtrail:StartLogging": own_trails,
-        "cloudtrail:DescribeTrails": "*",
         "cloudtrail:ListTrails": "*",
         "organizations:ListAccounts": "*",
         "organizations:DescribeOrganization": "*",
@@ -598,3 +602,14 @@ def test_samconfig_environments() -> None:
         assert deploy["resolve_s3"] is True
         assert "REPLACE_ME" in deploy["parameter_overrides"]
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+
+
+def test_the_dead_letter_queue_alarms_the_findings_topic() -> None:
+    alarm = RESOURCES["DeadLetterAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "FindingsTopic"}]

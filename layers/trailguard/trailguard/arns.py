@@ -66,3 +66,13 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+def bucket_region(location_constraint: str | None) -> str:
+    """GetBucketLocation's LocationConstraint as a region name (null means us-east-1, EU means eu-west-1)."""
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location_constraint, location_constraint or "")
+
+
+def organizations_region(partition: str) -> str:
+    """Organizations is a global service, served from one region per partition."""
+    return {"aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}.get(partition, "us-east-1")

@@ -9,12 +9,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from trailguard import policy
+from trailguard.advice import explain
+from trailguard.arns import bucket_region
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
 from trailguard.guard import Attempts, Deps, Outcome, conclude
 from trailguard.observability import logger
 from trailguard.scope import Scope, ScopedTrail, discover
-from trailguard.sessions import error_code
+from trailguard.sessions import error_code, is_transient
 from trailguard.settings import Settings
 
 BUCKET_EVENTS = frozenset(
@@ -55,32 +57,51 @@ class BucketState:
     public_acl_grants: tuple[str, ...]
 
 
-class BucketAdapter:
-    """Reads and repairs the central bucket with its owner's credentials."""
+class BucketUnreadable(Exception):
+    """The central bucket could not be read for a lasting reason (AccessDenied, NoSuchBucket...)."""
 
-    def __init__(self, deps: Deps, account: str) -> None:
+
+class BucketAdapter:
+    """Reads and repairs the central bucket with its owner's credentials: the central key's account, where the
+    bucket lives beside the key. Every call names the expected owner, so a bucket of the same name in another
+    account is never read or changed."""
+
+    def __init__(self, deps: Deps) -> None:
+        key = deps.settings.central_key
         self._name = deps.settings.log_bucket
-        self._account = account
-        self._s3 = deps.sessions.client("s3", account, deps.settings.central_key.region)
+        self._account = key.account
+        self._partition = key.partition
+        self._s3 = deps.sessions.client("s3", key.account, key.region)
+        self._s3control = deps.sessions.client("s3control", key.account, key.region)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:{self._partition}:s3:::{self._name}"
 
     def read(self) -> BucketState:
-        s3, name = self._s3, self._name
-        location = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
-        region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
-        policy_text = self._optional(lambda: s3.get_bucket_policy(Bucket=name)["Policy"], "NoSuchBucketPolicy")
+        try:
+            return self._read()
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            raise BucketUnreadable(explain("Reading the central bucket", error)) from error
+
+    def _read(self) -> BucketState:
+        s3, bucket = self._s3, {"Bucket": self._name, "ExpectedBucketOwner": self._account}
+        region = bucket_region(s3.get_bucket_location(**bucket).get("LocationConstraint"))
+        policy_text = self._optional(lambda: s3.get_bucket_policy(**bucket)["Policy"], "NoSuchBucketPolicy")
         encryption = self._optional(
-            lambda: s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0],
+            lambda: s3.get_bucket_encryption(**bucket)["ServerSideEncryptionConfiguration"]["Rules"][0],
             "ServerSideEncryptionConfigurationNotFoundError",
         )
-        versioning = s3.get_bucket_versioning(Bucket=name).get("Status")
-        block = (
-            self._optional(
-                lambda: s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"],
-                "NoSuchPublicAccessBlockConfiguration",
-            )
-            or {}
+        versioning = s3.get_bucket_versioning(**bucket).get("Status")
+        missing = "NoSuchPublicAccessBlockConfiguration"
+        block = self._optional(lambda: s3.get_public_access_block(**bucket)["PublicAccessBlockConfiguration"], missing)
+        account_block = self._optional(
+            lambda: self._s3control.get_public_access_block(AccountId=self._account)["PublicAccessBlockConfiguration"],
+            missing,
         )
-        acl = s3.get_bucket_acl(Bucket=name)
+        acl = s3.get_bucket_acl(**bucket)
         public_acl = tuple(
             sorted(
                 {
@@ -90,15 +111,10 @@ class BucketAdapter:
                 }
             )
         )
+        # Block Public Access is in force where the bucket or the whole account sets it.
+        effective = {flag: bool((block or {}).get(flag) or (account_block or {}).get(flag)) for flag in BLOCK_ALL}
         return BucketState(
-            name,
-            self._account,
-            region,
-            policy_text,
-            encryption,
-            versioning,
-            {flag: bool(block.get(flag)) for flag in BLOCK_ALL},
-            public_acl,
+            self._name, self._account, region, policy_text, encryption, versioning, effective, public_acl
         )
 
     @staticmethod
@@ -113,6 +129,7 @@ class BucketAdapter:
     def put_encryption(self, key_arn: str, bucket_key: bool) -> None:
         self._s3.put_bucket_encryption(
             Bucket=self._name,
+            ExpectedBucketOwner=self._account,
             ServerSideEncryptionConfiguration={
                 "Rules": [
                     {
@@ -124,10 +141,12 @@ class BucketAdapter:
         )
 
     def put_policy(self, document: dict[str, Any]) -> None:
-        self._s3.put_bucket_policy(Bucket=self._name, Policy=json.dumps(document))
+        self._s3.put_bucket_policy(Bucket=self._name, ExpectedBucketOwner=self._account, Policy=json.dumps(document))
 
     def block_public_access(self) -> None:
-        self._s3.put_public_access_block(Bucket=self._name, PublicAccessBlockConfiguration=BLOCK_ALL)
+        self._s3.put_public_access_block(
+            Bucket=self._name, ExpectedBucketOwner=self._account, PublicAccessBlockConfiguration=BLOCK_ALL
+        )
 
 
 def _object_keys(trail: ScopedTrail, scope: Scope, settings: Settings) -> list[str]:
@@ -228,7 +247,8 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
                 {"refused_prefixes": []},
             )
         )
-    public = policy.public_grants(document, f"arn:aws:s3:::{state.name}")
+    partition = settings.central_key.partition
+    public = policy.public_grants(document, f"arn:{partition}:s3:::{state.name}")
     acl_grants = () if state.public_access_block["IgnorePublicAcls"] else state.public_acl_grants
     open_flags = sorted(flag for flag, on in state.public_access_block.items() if not on)
     if public or acl_grants or open_flags:
@@ -268,9 +288,9 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
     insecure = policy.evaluate(
         document,
         policy.Request(
-            policy.Caller.aws(f"arn:aws:iam::{state.account}:root"),
+            policy.Caller.aws(f"arn:{partition}:iam::{state.account}:root"),
             "s3:GetObject",
-            f"arn:aws:s3:::{state.name}/AWSLogs/x",
+            f"arn:{partition}:s3:::{state.name}/AWSLogs/x",
             {"aws:SecureTransport": "false"},
         ),
     )
@@ -295,15 +315,30 @@ def handle_bucket_event(event: ApiCallEvent, deps: Deps) -> Outcome:
     if record.request("bucketName") != deps.settings.log_bucket:
         return Outcome("ignored", reason="the event is about another bucket")
     trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
-    return guard_bucket(trigger, deps, BucketAdapter(deps, event.account_id))
+    return guard_bucket(trigger, deps, BucketAdapter(deps))
 
 
 def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcome:
     settings = deps.settings
-    state = adapter.read()
+    key = settings.central_key
+    arn = adapter.arn
+    try:
+        state = adapter.read()
+    except BucketUnreadable as error:
+        # Lost access to the log bucket (a policy that denies TrailGuard, a deleted bucket): the most critical
+        # state of all, so it is reported, never dropped.
+        violation = Violation(
+            "bucket.cloudtrail-write",
+            f"TrailGuard cannot read the central log bucket: {error}",
+            {"readable": False},
+            {"readable": True},
+        )
+        resource = Resource("bucket", arn, key.account, key.region, settings.log_bucket)
+        attempts = Attempts()
+        attempts.refuse([violation.check], "TrailGuard has lost access to the bucket; restore its bucket policy.")
+        return conclude(deps, resource, trigger, [violation], lambda _: [], attempts=attempts)
     scope = discover(deps)
     violations = evaluate_bucket(state, scope, settings)
-    arn = f"arn:aws:s3:::{state.name}"
     resource = Resource("bucket", arn, state.account, state.region, state.name)
     if not violations:
         logger.info("central bucket compliant", bucket=state.name)
@@ -349,15 +384,12 @@ def _repair(
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
         else:
-
-            def write() -> None:
-                if merged.changed:
-                    adapter.put_policy(merged.policy)
-                if "bucket.public" in checks:
-                    adapter.block_public_access()
-
-            if attempts.attempt(policy_checks, "s3:PutBucketPolicy", write):
+            if merged.changed and attempts.attempt(
+                policy_checks, "s3:PutBucketPolicy", lambda: adapter.put_policy(merged.policy)
+            ):
                 logger.info("bucket policy repaired", changes=list(merged.changes))
+    if "bucket.public" in checks and settings.repair_policies and not all(state.public_access_block.values()):
+        attempts.attempt(["bucket.public"], "s3:PutBucketPublicAccessBlock", adapter.block_public_access)
     if not attempts.attempted:
         return []
     return evaluate_bucket(adapter.read(), scope, settings)

@@ -96,18 +96,20 @@ def conclude(
     trigger: Trigger,
     violations: list[Violation],
     repair: Callable[[Attempts], Iterable[Violation]],
+    *,
+    attempts: Attempts | None = None,
 ) -> Outcome:
     """Report mode: publish the violations OPEN. Remediate mode: `repair` runs the repairs and returns what a
-    fresh read of the resource still finds; each finding's status comes from that read. A transient error
-    is raised after publishing, so that Lambda retries the event."""
+    fresh read of the resource still finds; each finding's status comes from that read. `attempts` holds
+    repairs already made. A transient error is raised instead of publishing: Lambda retries the event (then
+    the dead-letter queue keeps it), and the retry publishes the one message."""
+    attempts = attempts or Attempts()
     if not deps.settings.remediate:
-        return publish(deps, resource, trigger, settle(violations, {}, {}, set()))
-    attempts = Attempts()
+        return publish(deps, resource, trigger, settle(violations, {}, attempts.failed, set()))
     still = {violation.check for violation in repair(attempts)}
-    outcome = publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
     if attempts.retry is not None:
         raise attempts.retry
-    return outcome
+    return publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
 
 
 def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from trailguard import centralkey, policy
+from trailguard.centralkey import KeyFacts
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
 from trailguard.guard import Attempts, Deps, Outcome, conclude
@@ -30,28 +30,16 @@ KEY_EVENTS = frozenset(
 POLICY_CHECKS = ("key.cloudtrail-encrypt", "key.cloudtrail-describe", "key.public")
 
 
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    arn: str
-    state: str
-    key_spec: str | None
-    rotation: bool | None
-    policy: str | None
-    bucket_region: str | None
-
-
 class KeyAdapter:
     """Reads and repairs the central key, always with the key account's credentials in the key's region."""
 
     def __init__(self, deps: Deps) -> None:
         key = deps.settings.central_key
         self._kms = deps.sessions.client("kms", key.account, key.region)
-        self._s3 = deps.sessions.client("s3", key.account, key.region)
         self._arn = key.arn
         # Writes name the key by its id: equivalent to the ARN in the key's own account and region, where
         # these clients are, and the only form moto accepts for EnableKey, CancelKeyDeletion and kin.
         self._id = key.key_id
-        self._bucket = deps.settings.log_bucket
 
     def resolve(self, reference: str) -> str | None:
         """The ARN an alias or key id designates in the key's account and region (None if none)."""
@@ -61,18 +49,6 @@ class KeyAdapter:
             if is_transient(error):
                 raise
             return None
-
-    def read(self, bucket_region: str | None = None) -> KeyState:
-        metadata = self._kms.describe_key(KeyId=self._arn)["KeyMetadata"]
-        state = str(metadata.get("KeyState"))
-        rotation = None
-        if state == "Enabled":  # rotation status cannot be read from a disabled or deleted key
-            rotation = bool(self._kms.get_key_rotation_status(KeyId=self._id)["KeyRotationEnabled"])
-        policy_text = self._kms.get_key_policy(KeyId=self._arn, PolicyName="default")["Policy"]
-        if bucket_region is None:
-            location = self._s3.get_bucket_location(Bucket=self._bucket).get("LocationConstraint")
-            bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
-        return KeyState(self._arn, state, metadata.get("KeySpec"), rotation, policy_text, bucket_region)
 
     def restore(self) -> None:
         """A key pending deletion: CancelKeyDeletion leaves it Disabled, so enable it too."""
@@ -109,21 +85,35 @@ def names_central_key(event: ApiCallEvent, settings: Settings, adapter: KeyAdapt
     return False
 
 
-def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Violation]:
-    """Pure: every key check against the trails in scope."""
+def evaluate_key(facts: KeyFacts, scope: Scope, settings: Settings) -> list[Violation]:
+    """Pure: every key check, the policy ones against the trails in scope."""
+    return key_state_violations(facts, settings) + key_policy_violations(facts, scope, settings)
+
+
+def key_state_violations(facts: KeyFacts, settings: Settings) -> list[Violation]:
+    """Pure: the checks that need no knowledge of the organization (state, rotation, region)."""
     key = settings.central_key
     violations: list[Violation] = []
-    if state.state != "Enabled":
+    if facts.state is None:
         violations.append(
             Violation(
                 "key.state",
-                f"The central key is {state.state}; CloudTrail stops delivering "
+                "TrailGuard cannot read the central key: " + "; ".join(facts.problems) + ".",
+                {"readable": False},
+                {"readable": True, "KeyState": "Enabled"},
+            )
+        )
+    elif facts.state != "Enabled":
+        violations.append(
+            Violation(
+                "key.state",
+                f"The central key is {facts.state}; CloudTrail stops delivering "
                 "logs encrypted with a key that is not Enabled.",
-                {"KeyState": state.state},
+                {"KeyState": facts.state},
                 {"KeyState": "Enabled"},
             )
         )
-    if state.rotation is False:
+    if facts.rotation is False:
         violations.append(
             Violation(
                 "key.rotation",
@@ -132,19 +122,35 @@ def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Viol
                 {"KeyRotationEnabled": True},
             )
         )
-    if state.bucket_region is not None and state.bucket_region != key.region:
+    if facts.bucket_region is not None and facts.bucket_region != key.region:
         violations.append(
             Violation(
                 "key.region",
-                f"The central key is in {key.region} but the log bucket is in {state.bucket_region}.",
+                f"The central key is in {key.region} but the log bucket is in {facts.bucket_region}.",
                 {"KeyRegion": key.region},
-                {"KeyRegion": state.bucket_region},
+                {"KeyRegion": facts.bucket_region},
             )
         )
-    if state.policy is None:
-        return violations
+    return violations
+
+
+def key_policy_violations(facts: KeyFacts, scope: Scope, settings: Settings) -> list[Violation]:
+    """Pure: the key policy checks, against every trail in scope."""
+    key = settings.central_key
+    violations: list[Violation] = []
+    if facts.state is None:
+        return violations  # already reported as key.state: nothing is readable
+    if facts.policy is None:
+        return [
+            Violation(
+                "key.cloudtrail-encrypt",
+                "TrailGuard cannot read the central key policy: " + "; ".join(facts.problems) + ".",
+                {"readable": False},
+                {"readable": True},
+            )
+        ]
     try:
-        document = policy.parse_policy(state.policy)
+        document = policy.parse_policy(facts.policy)
     except policy.PolicyParseError as error:
         violations.append(
             Violation(
@@ -170,6 +176,7 @@ def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Viol
                 {
                     "refused_trails": sorted(refused),
                     "unknown_conditions": sorted({c for v in refused.values() for c in v.unknown_conditions}),
+                    "scope_problems": list(scope.problems),
                 },
                 {"admitted_accounts": list(scope.trail_accounts) or accounts},
             )
@@ -194,7 +201,7 @@ def evaluate_key(state: KeyState, scope: Scope, settings: Settings) -> list[Viol
                 {"grants": []},
             )
         )
-    external = policy.external_grants(document, scope.accounts, settings.org_id)
+    external = policy.external_grants(document, scope.accounts, settings.org_id) if scope.organization_known else []
     if external:
         violations.append(
             Violation(
@@ -246,39 +253,51 @@ def handle_key_event(event: ApiCallEvent, deps: Deps) -> Outcome:
 
 
 def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
+    """Read the key; repair its state first (before the organization scan, which can be long); then check its
+    policy against every trail in scope, repair that if allowed, and publish one finding."""
     settings = deps.settings
     key = settings.central_key
-    state = adapter.read()
-    scope = discover(deps)
-    violations = evaluate_key(state, scope, settings)
     resource = Resource("key", key.arn, key.account, key.region, key.key_id)
+    facts = centralkey.read_key_facts(deps.sessions, key, settings.log_bucket)
+    state_violations = key_state_violations(facts, settings)
+    early = Attempts()
+    if settings.remediate and state_violations:
+        _repair_state(facts, {v.check for v in state_violations}, adapter, early)
+    scope = discover(deps) if facts.policy is not None else Scope(frozenset(), ())
+    violations = state_violations + key_policy_violations(facts, scope, settings)
     if not violations:
         logger.info("central key compliant", key_arn=key.arn, trail_accounts=scope.trail_accounts)
         return Outcome("compliant", key.arn)
-    return conclude(
-        deps,
-        resource,
-        trigger,
-        violations,
-        lambda attempts: _repair(state, {v.check for v in violations}, scope, deps, adapter, attempts),
-    )
+    checks = {violation.check for violation in violations}
+
+    def repair(attempts: Attempts) -> list[Violation]:
+        _repair_policy(facts, checks, scope, deps, adapter, attempts)
+        if not attempts.attempted:
+            return []
+        centralkey.forget()
+        return evaluate_key(centralkey.read_key_facts(deps.sessions, key, settings.log_bucket), scope, settings)
+
+    return conclude(deps, resource, trigger, violations, repair, attempts=early)
 
 
-def _repair(
-    state: KeyState, checks: set[str], scope: Scope, deps: Deps, adapter: KeyAdapter, attempts: Attempts
-) -> list[Violation]:
-    """Re-enable, rotate, and (policy repair on) merge the missing grants in; returns what a fresh read finds."""
-    settings = deps.settings
-    enabled = state.state == "Enabled"
+def _repair_state(facts: KeyFacts, checks: set[str], adapter: KeyAdapter, attempts: Attempts) -> None:
+    """CancelKeyDeletion and EnableKey, then EnableKeyRotation."""
+    enabled = facts.state == "Enabled"
     if "key.state" in checks:
-        if state.state in ("PendingDeletion", "PendingReplicaDeletion"):
+        if facts.state in ("PendingDeletion", "PendingReplicaDeletion"):
             enabled = attempts.attempt(["key.state"], "kms:CancelKeyDeletion+kms:EnableKey", adapter.restore)
-        elif state.state == "Disabled":
+        elif facts.state == "Disabled":
             enabled = attempts.attempt(["key.state"], "kms:EnableKey", adapter.enable)
+        elif facts.state is None:
+            attempts.refuse(
+                ["key.state"],
+                "TrailGuard has lost access to the central key; restore its key policy "
+                "(the administrator statement) or the function role's permissions.",
+            )
         else:
             attempts.refuse(
                 ["key.state"],
-                f"a key in state {state.state} cannot be re-enabled by TrailGuard; for PendingImport re-import "
+                f"a key in state {facts.state} cannot be re-enabled by TrailGuard; for PendingImport re-import "
                 "the key material, otherwise restore the key by hand.",
             )
     if "key.rotation" in checks:
@@ -286,24 +305,31 @@ def _repair(
             attempts.attempt(["key.rotation"], "kms:EnableKeyRotation", adapter.enable_rotation)
         else:
             attempts.refuse(["key.rotation"], "rotation cannot be enabled while the key is not Enabled.")
+
+
+def _repair_policy(
+    facts: KeyFacts, checks: set[str], scope: Scope, deps: Deps, adapter: KeyAdapter, attempts: Attempts
+) -> None:
+    """With policy repair on: merge the missing CloudTrail grants in and the public grants out."""
+    settings = deps.settings
     policy_checks = [name for name in POLICY_CHECKS if name in checks]
-    if policy_checks and settings.repair_policies and state.policy is not None:
-        try:
-            management = settings.management_account_id
-            merged = policy.merge_key_policy(
-                policy.parse_policy(state.policy),
-                settings.central_key.account,
-                management_account=management,
-                org_id=settings.org_id,
-                trail_accounts=[account for account in scope.trail_accounts if account != management],
-                key_arn=settings.central_key_arn,
-            )
-        except (policy.PolicyRepairError, policy.PolicyParseError) as error:
-            attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
-        else:
-            if attempts.attempt(policy_checks, "kms:PutKeyPolicy", lambda: adapter.put_policy(merged.policy)):
-                logger.info("key policy repaired", changes=list(merged.changes))
-    if not attempts.attempted:
-        return []
-    centralkey.forget()
-    return evaluate_key(adapter.read(state.bucket_region), scope, settings)
+    if "key.cloudtrail-encrypt" in checks and facts.policy is None:
+        attempts.refuse(["key.cloudtrail-encrypt"], "the key policy cannot be read, so it cannot be repaired.")
+        return
+    if not (policy_checks and settings.repair_policies and facts.policy is not None):
+        return
+    try:
+        management = settings.management_account_id
+        merged = policy.merge_key_policy(
+            policy.parse_policy(facts.policy),
+            settings.central_key.account,
+            management_account=management,
+            org_id=settings.org_id,
+            trail_accounts=[account for account in scope.trail_accounts if account != management],
+            key_arn=settings.central_key_arn,
+        )
+    except (policy.PolicyRepairError, policy.PolicyParseError) as error:
+        attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
+        return
+    if attempts.attempt(policy_checks, "kms:PutKeyPolicy", lambda: adapter.put_policy(merged.policy)):
+        logger.info("key policy repaired", changes=list(merged.changes))

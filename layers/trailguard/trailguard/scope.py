@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from trailguard.arns import parse_trail_arn
+from trailguard.arns import organizations_region, parse_trail_arn
 from trailguard.guard import Deps
 from trailguard.observability import logger
 from trailguard.sessions import AccessError, error_code, error_message, is_transient
 
 CACHE_SECONDS = 300.0
+WORKERS = 8  # accounts read at once by the key and bucket guards
 _CACHE: dict[str, tuple[float, Any]] = {}
 
 
@@ -41,6 +43,7 @@ class Scope:
     accounts: frozenset[str]  # the organization
     trails: tuple[ScopedTrail, ...]  # trails that use the central key or deliver to the central bucket
     problems: tuple[str, ...] = ()  # accounts or regions that could not be read, and why
+    organization_known: bool = True  # False when the organization could not be listed (nor configured)
 
     @property
     def trail_accounts(self) -> tuple[str, ...]:
@@ -70,6 +73,8 @@ def organization_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
     if settings.accounts:
         return frozenset(always | set(settings.accounts)), ()
     listed, problems = _cached("accounts", lambda: _list_accounts(deps))
+    if problems:
+        _CACHE.pop("accounts", None)  # a failure is not remembered: the next event tries again
     return frozenset(always | set(listed)), problems
 
 
@@ -81,7 +86,7 @@ def _list_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
     problems: list[str] = []
     for caller in callers:
         try:
-            client = deps.sessions.client("organizations", caller, "us-east-1")
+            client = deps.sessions.client("organizations", caller, organizations_region(settings.central_key.partition))
             accounts = {
                 str(account["Id"])
                 for page in client.get_paginator("list_accounts").paginate()
@@ -115,22 +120,35 @@ def regions(deps: Deps) -> tuple[str, ...]:
 
 
 def discover(deps: Deps) -> Scope:
-    """Every trail of the organization that uses the central key or delivers to the central bucket."""
+    """Every trail of the organization that uses the central key or delivers to the central bucket.
+
+    Accounts are read in parallel (each with its own credentials, its regions one after another).
+    """
     accounts, problems = organization_accounts(deps)
+    names = regions(deps)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = list(pool.map(lambda account: _discover_account(deps, account, names), sorted(accounts)))
+    found = {trail.arn: trail for trails, _ in results for trail in trails}
+    issues = [*problems, *(issue for _, account_issues in results for issue in account_issues)]
+    if issues:
+        logger.warning("trails in scope partly unknown", problems=issues)
+    return Scope(accounts, tuple(found[arn] for arn in sorted(found)), tuple(issues), organization_known=not problems)
+
+
+def _discover_account(deps: Deps, account: str, names: tuple[str, ...]) -> tuple[list[ScopedTrail], list[str]]:
     found: dict[str, ScopedTrail] = {}
-    issues = list(problems)
-    for account in sorted(accounts):
-        for region in regions(deps):
-            try:
-                _discover_in(deps, account, region, found)
-            except AccessError as error:
-                issues.append(str(error))
-                break  # no credentials for this account: no other region will do better
-            except ClientError as error:
-                if is_transient(error):
-                    raise
-                issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
-    return Scope(accounts, tuple(found[arn] for arn in sorted(found)), tuple(issues))
+    issues: list[str] = []
+    for region in names:
+        try:
+            _discover_in(deps, account, region, found)
+        except AccessError as error:
+            issues.append(str(error))
+            break  # no credentials for this account: no other region will do better
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
+    return list(found.values()), issues
 
 
 def _discover_in(deps: Deps, account: str, region: str, found: dict[str, ScopedTrail]) -> None:

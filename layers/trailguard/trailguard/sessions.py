@@ -47,6 +47,8 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
         "PriorRequestNotComplete",
         "IDPCommunicationError",
+        "OperationAborted",
+        "ConcurrentModificationException",
         "ProvisionedThroughputExceededException",
         "TransactionInProgressException",
     }

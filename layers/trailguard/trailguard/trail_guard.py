@@ -99,7 +99,11 @@ def _repair(trail: Trail, checks: set[str], deps: Deps, adapter: TrailAdapter, a
     settings = deps.settings
     changes: dict[str, Any] = {}
     if "trail.encryption" in checks:
-        gap = key_gap(trail, centralkey.key_facts(deps.sessions, settings.central_key, settings.log_bucket), settings)
+        facts, cached = centralkey.key_facts(deps.sessions, settings.central_key, settings.log_bucket)
+        gap = key_gap(trail, facts, settings)
+        if gap is not None and cached:  # the key may have been fixed since: look again before refusing
+            facts, _ = centralkey.key_facts(deps.sessions, settings.central_key, settings.log_bucket, fresh=True)
+            gap = key_gap(trail, facts, settings)
         if gap is None:
             changes["KmsKeyId"] = settings.central_key_arn
         else:
