@@ -1,0 +1,175 @@
+"""Every AWS call the functions make is granted by template.yaml, and every grant is used.
+
+The calls are recorded while real events flow through the stack under moto: a call made with the function's
+own credentials must be allowed by that function's policy; a call made through an assumed role, by the
+member template's remediation role.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.client
+import pytest
+
+from harness.org import CENTRAL, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, SimulatedOrg
+from harness.stack import InProcessStack as Stack
+from harness.template import load_template
+from trailguard import scope
+
+# IAM action names that differ from "<service>:<Operation>".
+ACTIONS = {
+    ("s3", "GetBucketEncryption"): "s3:GetEncryptionConfiguration",
+    ("s3", "PutBucketEncryption"): "s3:PutEncryptionConfiguration",
+    ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "PutPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
+}
+NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
+# Granted, but exercised only where the tests cannot go: by CloudTrail itself when an organization trail is
+# updated (member role), or by Powertools when a handler fails mid-way (DeleteItem releases the record).
+USED_OUTSIDE_THE_CODE = {
+    "RemediationRole": {
+        "iam:GetRole",
+        "organizations:DescribeOrganization",
+        "organizations:ListAWSServiceAccessForOrganization",
+    },
+    # Powertools Idempotency's documented permissions (GetItem and DeleteItem serve failures and races),
+    # and the topic key, used by SNS on the publisher's behalf.
+    "*": {"dynamodb:GetItem", "dynamodb:DeleteItem", "kms:GenerateDataKey", "kms:Decrypt"},
+}
+
+
+def action(service: str, operation: str) -> str:
+    prefix = "s3" if service == "s3control" else service
+    return ACTIONS.get((service, operation), f"{prefix}:{operation}")
+
+
+def granted(statements: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for statement in statements:
+        if statement.get("Effect") == "Allow":
+            value = statement["Action"]
+            names.update([value] if isinstance(value, str) else value)
+    return names
+
+
+def template_grants() -> dict[str, set[str]]:
+    from pathlib import Path
+
+    resources = load_template()["Resources"]
+    grants = {
+        logical_id: granted(resource["Properties"]["Policies"][0]["Statement"])
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    member = load_template(Path(__file__).resolve().parents[2] / "templates" / "member.yaml")
+    role = member["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    grants["RemediationRole"] = granted(role)
+    return grants
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.used: dict[str, set[str]] = defaultdict(set)
+        self.function: str | None = None
+
+    def record(self, client: Any, operation: str) -> None:
+        if self.function is None:
+            return
+        credentials = client._request_signer._credentials
+        own = credentials is not None and credentials.access_key == os.environ.get("AWS_ACCESS_KEY_ID")
+        who = self.function if own else "RemediationRole"
+        self.used[who].add(action(client.meta.service_model.service_name, operation))
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    recorder = Recorder()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        recorder.record(client, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    yield recorder
+
+
+def send(stack: Stack, recorder: Recorder, sample: str, *, account: str | None = None) -> None:
+    """Deliver a sample (as if made in `account`, when given)."""
+    event = stack.org.event(sample)
+    if account is not None:
+        event = json.loads(json.dumps(event).replace(MEMBER_A, account))
+        event["id"] = f"{event['id'][:-12]}{account}"  # another event, not a redelivery
+    (target,) = stack.targets(event)
+    recorder.function = target.logical_id
+    try:
+        stack.send(event)
+    finally:
+        recorder.function = None
+
+
+def exercise(stack: Stack, recorder: Recorder) -> None:
+    """Every repair path, with policy repair and idempotency on, the organization listed and regions found."""
+    org: SimulatedOrg = stack.org
+    org.client("dynamodb", CENTRAL).create_table(
+        TableName="idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
+    org.client("organizations", MANAGEMENT).create_organization(FeatureSet="ALL")
+    stack.configure(
+        TRAILGUARD_REPAIR_POLICIES="true",
+        TRAILGUARD_IDEMPOTENCY_TABLE="idempotency",
+        TRAILGUARD_ACCOUNTS="",
+        TRAILGUARD_REGIONS="",
+    )
+    org.create_trail(MEMBER_A, "audit-trail", key=None, validation=False)
+    send(stack, recorder, "trail/create_trail_no_key.json")
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name="audit-trail")
+    send(stack, recorder, "trail/stop_logging.json")
+    send(stack, recorder, "trail/stop_logging.json")  # redelivered: answered from the idempotency table
+    org.create_trail(CENTRAL, "audit-trail", key=None, logging=False)  # the central account's own trail
+    send(stack, recorder, "trail/create_trail_no_key.json", account=CENTRAL)
+    org.create_trail(MEMBER_B, "audit-trail", OTHER)
+    org.create_trail(MANAGEMENT, "org-trail", organization=True)
+    kms = org.client("kms", CENTRAL)
+    kms.schedule_key_deletion(KeyId=org.key_id, PendingWindowInDays=7)
+    send(stack, recorder, "key/schedule_key_deletion.json")
+    kms.disable_key_rotation(KeyId=org.key_id)
+    send(stack, recorder, "key/disable_key_rotation.json")
+    kms.disable_key(KeyId=org.key_id)
+    send(stack, recorder, "key/disable_key_by_alias.json")
+    policy = json.loads(kms.get_key_policy(KeyId=org.key_id, PolicyName="default")["Policy"])
+    policy["Statement"] = [s for s in policy["Statement"] if "GenerateDataKey" not in json.dumps(s)]
+    kms.put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
+    send(stack, recorder, "key/put_key_policy.json")
+    s3 = org.client("s3", CENTRAL)
+    s3.delete_bucket_policy(Bucket=org.bucket)
+    s3.delete_public_access_block(Bucket=org.bucket)
+    s3.put_bucket_encryption(
+        Bucket=org.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    scope.forget()  # the bucket guard runs in a container of its own: nothing cached from the key guard
+    send(stack, recorder, "bucket/delete_bucket_policy.json")
+
+
+def test_every_call_is_granted_and_every_grant_is_used(stack: Stack, recorder: Recorder) -> None:
+    exercise(stack, recorder)
+    grants = template_grants()
+
+    for who, actions in recorder.used.items():
+        missing = actions - grants[who] - NEEDS_NO_PERMISSION
+        assert not missing, f"{who} calls {sorted(missing)} without a grant in the template"
+    for who, actions in grants.items():
+        unused = actions - recorder.used[who] - USED_OUTSIDE_THE_CODE.get(who, set()) - USED_OUTSIDE_THE_CODE["*"]
+        assert not unused, f"{who} is granted {sorted(unused)} that no code path uses"
