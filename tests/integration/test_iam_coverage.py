@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.client
@@ -88,7 +87,7 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
     original = botocore.client.BaseClient._make_api_call
 
@@ -97,7 +96,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
         return original(client, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
-    yield recorder
+    return recorder
 
 
 def send(stack: Stack, recorder: Recorder, sample: str, *, account: str | None = None) -> None:
