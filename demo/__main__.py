@@ -53,8 +53,12 @@ def run(verbose: bool = False) -> int:
             stack.configure(**quiet, **scenario.settings)
             scenario.setup(org)
             event = _event(org, scenario)
-            target = [spec.logical_id for spec in stack.targets(event)]
-            result = stack.send(event)
+            if scenario.event.startswith("schedule/"):  # what EventBridge Scheduler sends the sweep
+                target, name = ["SweepFunction"], "schedule"
+                result = stack.invoke("SweepFunction", event)
+            else:
+                target, name = [spec.logical_id for spec in stack.targets(event)], event["detail"]["eventName"]
+                result = stack.send(event)
             findings = org.findings()
             if scenario.teardown:
                 scenario.teardown(org)
@@ -62,7 +66,7 @@ def run(verbose: bool = False) -> int:
             failures += not ok
             print(f"\n{number:2}. {scenario.title}")
             print(
-                f"    {event['detail']['eventName']} -> {', '.join(target)} -> {result.get('result')}"
+                f"    {name} -> {', '.join(target)} -> {result.get('result')}"
                 f"{'' if ok else f'   <-- EXPECTED {scenario.expect}'}"
             )
             for published in findings:

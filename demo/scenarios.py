@@ -98,6 +98,11 @@ def _aes256(org: SimulatedOrg) -> None:
     )
 
 
+def _lost_events(org: SimulatedOrg) -> None:
+    org.client("cloudtrail", MEMBER_B, OTHER).stop_logging(Name="audit-trail")
+    org.client("kms", CENTRAL).disable_key_rotation(KeyId=org.key_id)
+
+
 def _nothing(org: SimulatedOrg) -> None:
     return None
 
@@ -190,4 +195,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         "remediated",
     ),
     Scenario("A call about a key TrailGuard does not guard", _nothing, "key/put_key_policy_other_key.json", "ignored"),
+    Scenario(
+        "Events were lost (a region without the forwarder): the scheduled sweep finds the drift",
+        _lost_events,
+        "schedule/sweep.json",
+        "swept",
+    ),
 )

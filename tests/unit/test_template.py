@@ -3,6 +3,7 @@ others rely on (CONTRACT.md sections 1 and 2). These tests read them as data, as
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ from harness.template import REPO_ROOT, function_properties, functions, load_tem
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 MEMBER = load_template(REPO_ROOT / "templates" / "member.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-FUNCTION_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction"]
+GUARD_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction"]  # triggered by API-call events
+FUNCTION_IDS = [*GUARD_IDS, "SweepFunction"]
 CODE_URIS = {
     "TrailGuardFunction": "functions/trail_guard/",
     "KeyGuardFunction": "functions/key_guard/",
     "BucketGuardFunction": "functions/bucket_guard/",
+    "SweepFunction": "functions/sweep/",
 }
 
 # CONTRACT.md section 2: every function is configured through exactly these variables.
@@ -113,7 +116,7 @@ def test_templates_parse_with_short_tags_kept_as_data() -> None:
     assert "Transform" not in MEMBER, "member.yaml must be plain CloudFormation (the StackSet uploads it as-is)"
 
 
-def test_the_functions_are_the_three_guards_with_their_code_folders() -> None:
+def test_the_functions_are_the_three_guards_and_the_sweep_with_their_code_folders() -> None:
     specs = {spec.logical_id: spec for spec in functions(TEMPLATE, {"LogBucketName": "bucket"})}
 
     assert sorted(specs) == sorted(FUNCTION_IDS)
@@ -166,9 +169,10 @@ def test_every_function_runs_python_313_on_arm_with_both_layers_and_tracing(logi
     assert properties["Architectures"] == ["arm64"]
     assert properties["Layers"] == [{"Ref": "TrailGuardLayer"}, {"Ref": "PowertoolsLayerArn"}]
     assert properties["Tracing"] == "Active"
-    # The key and bucket guards read every account and region to find the trails in scope.
-    timeout = 60 if logical_id == "TrailGuardFunction" else 300
-    assert (properties["Timeout"], properties["MemorySize"]) == (timeout, 256)
+    # The key and bucket guards read every account and region to find the trails in scope; the sweep
+    # evaluates all of them.
+    expected = {"TrailGuardFunction": (60, 256), "SweepFunction": (900, 512)}.get(logical_id, (300, 256))
+    assert (properties["Timeout"], properties["MemorySize"]) == expected
     assert properties["DeadLetterQueue"] == {
         "Type": "SQS",
         "TargetArn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]},
@@ -363,7 +367,7 @@ def assert_idempotency_only(rest: dict[str, list[Any]]) -> None:
 
 
 def function_rules() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for logical_id in FUNCTION_IDS:
+    for logical_id in GUARD_IDS:
         for name, event in RESOURCES[logical_id]["Properties"]["Events"].items():
             yield logical_id, name, event
 
@@ -520,6 +524,7 @@ def test_member_remediation_role_trusts_only_the_central_function_roles() -> Non
         {"Ref": "TrailGuardFunctionRoleArn"},
         {"Ref": "KeyGuardFunctionRoleArn"},
         {"Ref": "BucketGuardFunctionRoleArn"},
+        {"Ref": "SweepFunctionRoleArn"},
     ]
 
 
@@ -571,6 +576,7 @@ def test_outputs() -> None:
         "TrailGuardFunctionRoleArn",
         "KeyGuardFunctionRoleArn",
         "BucketGuardFunctionRoleArn",
+        "SweepFunctionRoleArn",
         "MemberTemplateNote",
     }
 
@@ -613,3 +619,14 @@ def test_the_dead_letter_queue_alarms_the_findings_topic() -> None:
     ]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     assert alarm["AlarmActions"] == [{"Ref": "FindingsTopic"}]
+
+
+def test_the_sweep_runs_on_a_schedule_that_can_be_turned_off() -> None:
+    (event,) = RESOURCES["SweepFunction"]["Properties"]["Events"].values()
+    properties = event["Properties"]
+
+    assert event["Type"] == "ScheduleV2"
+    assert properties["ScheduleExpression"] == {"Fn::If": ["SweepEnabled", {"Ref": "SweepSchedule"}, "rate(1 day)"]}
+    assert properties["State"] == {"Fn::If": ["SweepEnabled", "ENABLED", "DISABLED"]}
+    assert json.loads(properties["Input"]) == json.loads((REPO_ROOT / "events" / "schedule" / "sweep.json").read_text())
+    assert TEMPLATE["Parameters"]["SweepSchedule"]["Default"] == "rate(6 hours)"

@@ -318,7 +318,7 @@ def handle_bucket_event(event: ApiCallEvent, deps: Deps) -> Outcome:
     return guard_bucket(trigger, deps, BucketAdapter(deps))
 
 
-def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcome:
+def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter, scope: Scope | None = None) -> Outcome:
     settings = deps.settings
     key = settings.central_key
     arn = adapter.arn
@@ -337,7 +337,7 @@ def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter) -> Outcom
         attempts = Attempts()
         attempts.refuse([violation.check], "TrailGuard has lost access to the bucket; restore its bucket policy.")
         return conclude(deps, resource, trigger, [violation], lambda _: [], attempts=attempts)
-    scope = discover(deps)
+    scope = scope or discover(deps)
     violations = evaluate_bucket(state, scope, settings)
     resource = Resource("bucket", arn, state.account, state.region, state.name)
     if not violations:

@@ -252,7 +252,7 @@ def handle_key_event(event: ApiCallEvent, deps: Deps) -> Outcome:
     return guard_key(trigger, deps, adapter)
 
 
-def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
+def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter, scope: Scope | None = None) -> Outcome:
     """Read the key; repair its state first (before the organization scan, which can be long); then check its
     policy against every trail in scope, repair that if allowed, and publish one finding."""
     settings = deps.settings
@@ -263,7 +263,8 @@ def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter) -> Outcome:
     early = Attempts()
     if settings.remediate and state_violations:
         _repair_state(facts, {v.check for v in state_violations}, adapter, early)
-    scope = discover(deps) if facts.policy is not None else Scope(frozenset(), ())
+    if scope is None:
+        scope = discover(deps) if facts.policy is not None else Scope(frozenset(), ())
     violations = state_violations + key_policy_violations(facts, scope, settings)
     if not violations:
         logger.info("central key compliant", key_arn=key.arn, trail_accounts=scope.trail_accounts)

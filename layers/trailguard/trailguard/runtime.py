@@ -9,10 +9,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent, parse_api_call
 from trailguard.guard import Deps, Outcome
-from trailguard.observability import count, logger
+from trailguard.observability import count, logger, metrics
 from trailguard.publisher import SnsPublisher
 from trailguard.sessions import SessionFactory
 from trailguard.settings import Settings
@@ -81,3 +83,15 @@ def _idempotent(
         data_keyword_argument="event", config=config, persistence_store=persistence
     )(process)
     return wrapped
+
+
+def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]]) -> dict[str, Any]:
+    """A scheduled job (the sweep): the same settings, credentials and publisher as the event handlers."""
+    settings = Settings.from_env(os.environ)
+    sessions = SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
+    deps = Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn))
+    summary = job(deps)
+    for outcome, number in summary.get("outcomes", {}).items():
+        metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=number)
+    metrics.add_metric(name="sweep_failures", unit=MetricUnit.Count, value=len(summary.get("failures", [])))
+    return summary

@@ -21,6 +21,7 @@ from trailguard.arns import organizations_region, parse_trail_arn
 from trailguard.guard import Deps
 from trailguard.observability import logger
 from trailguard.sessions import AccessError, error_code, error_message, is_transient
+from trailguard.settings import Settings
 
 CACHE_SECONDS = 300.0
 WORKERS = 8  # accounts read at once by the key and bucket guards
@@ -119,28 +120,65 @@ def regions(deps: Deps) -> tuple[str, ...]:
     return tuple(_cached("regions", enabled))
 
 
-def discover(deps: Deps) -> Scope:
-    """Every trail of the organization that uses the central key or delivers to the central bucket.
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Every trail the organization's accounts own (as GetTrail returns it), and what could not be read."""
 
-    Accounts are read in parallel (each with its own credentials, its regions one after another).
-    """
+    accounts: frozenset[str]
+    trails: tuple[tuple[str, dict[str, Any]], ...]  # (trail ARN, GetTrail's Trail), by ARN
+    problems: tuple[str, ...]
+    organization_known: bool
+
+    def scope(self, settings: Settings) -> Scope:
+        """The trails that use the central key or deliver to the central bucket."""
+        scoped = tuple(
+            _scoped(arn, trail)
+            for arn, trail in self.trails
+            if trail.get("KmsKeyId") == settings.central_key_arn or trail.get("S3BucketName") == settings.log_bucket
+        )
+        return Scope(self.accounts, scoped, self.problems, self.organization_known)
+
+
+def _scoped(arn: str, trail: dict[str, Any]) -> ScopedTrail:
+    parsed = parse_trail_arn(arn)
+    assert parsed is not None  # the inventory holds only trail ARNs
+    return ScopedTrail(
+        arn,
+        parsed.account,
+        trail.get("HomeRegion") or parsed.region,
+        bool(trail.get("IsOrganizationTrail")),
+        trail.get("S3BucketName"),
+        trail.get("S3KeyPrefix") or None,
+        trail.get("KmsKeyId") or None,
+    )
+
+
+def discover(deps: Deps) -> Scope:
+    """Every trail of the organization that uses the central key or delivers to the central bucket."""
+    return inventory(deps).scope(deps.settings)
+
+
+def inventory(deps: Deps) -> Inventory:
+    """Every trail of the organization, read in its home region with its owner's credentials: ListTrails in
+    each account and region (shadow copies and organization trails seen from members are skipped), GetTrail
+    for each. Accounts are read in parallel, each account's regions one after another."""
     accounts, problems = organization_accounts(deps)
     names = regions(deps)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(lambda account: _discover_account(deps, account, names), sorted(accounts)))
-    found = {trail.arn: trail for trails, _ in results for trail in trails}
+        results = list(pool.map(lambda account: _inventory_account(deps, account, names), sorted(accounts)))
+    found = {arn: trail for trails, _ in results for arn, trail in trails.items()}
     issues = [*problems, *(issue for _, account_issues in results for issue in account_issues)]
     if issues:
-        logger.warning("trails in scope partly unknown", problems=issues)
-    return Scope(accounts, tuple(found[arn] for arn in sorted(found)), tuple(issues), organization_known=not problems)
+        logger.warning("trails of the organization partly unknown", problems=issues)
+    return Inventory(accounts, tuple(sorted(found.items())), tuple(issues), organization_known=not problems)
 
 
-def _discover_account(deps: Deps, account: str, names: tuple[str, ...]) -> tuple[list[ScopedTrail], list[str]]:
-    found: dict[str, ScopedTrail] = {}
+def _inventory_account(deps: Deps, account: str, names: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    found: dict[str, dict[str, Any]] = {}
     issues: list[str] = []
     for region in names:
         try:
-            _discover_in(deps, account, region, found)
+            _inventory_region(deps, account, region, found)
         except AccessError as error:
             issues.append(str(error))
             break  # no credentials for this account: no other region will do better
@@ -148,10 +186,10 @@ def _discover_account(deps: Deps, account: str, names: tuple[str, ...]) -> tuple
             if is_transient(error):
                 raise
             issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
-    return list(found.values()), issues
+    return found, issues
 
 
-def _discover_in(deps: Deps, account: str, region: str, found: dict[str, ScopedTrail]) -> None:
+def _inventory_region(deps: Deps, account: str, region: str, found: dict[str, dict[str, Any]]) -> None:
     client = deps.sessions.client("cloudtrail", account, region)
     for info in _list_trails(client):
         arn = info["TrailARN"]
@@ -159,20 +197,7 @@ def _discover_in(deps: Deps, account: str, region: str, found: dict[str, ScopedT
         home = info.get("HomeRegion") or (parsed.region if parsed else region)
         if arn in found or parsed is None or home != region or parsed.account != account:
             continue  # shadow copies, other regions' trails and organization trails seen from members
-        trail = client.get_trail(Name=arn)["Trail"]
-        if (
-            trail.get("KmsKeyId") == deps.settings.central_key_arn
-            or trail.get("S3BucketName") == deps.settings.log_bucket
-        ):
-            found[arn] = ScopedTrail(
-                arn,
-                account,
-                home,
-                bool(trail.get("IsOrganizationTrail")),
-                trail.get("S3BucketName"),
-                trail.get("S3KeyPrefix") or None,
-                trail.get("KmsKeyId") or None,
-            )
+        found[arn] = {**client.get_trail(Name=arn)["Trail"], "HomeRegion": home}
 
 
 def _list_trails(client: Any) -> Iterable[dict[str, Any]]:

@@ -21,6 +21,14 @@ class TrailRef:
     name: str
     partition: str = "aws"
 
+    @classmethod
+    def of(cls, arn: str) -> TrailRef:
+        """The trail a full ARN names (its account owns it; its region is the home region)."""
+        parsed = parse_trail_arn(arn)
+        if parsed is None:
+            raise ValueError(f"{arn!r} is not a trail ARN")
+        return cls(parsed.arn, parsed.account, parsed.region, parsed.name, parsed.partition)
+
 
 @dataclass(frozen=True, slots=True)
 class TrailStatus:
@@ -51,9 +59,8 @@ class Trail:
     @classmethod
     def from_api(cls, ref: TrailRef, trail: dict[str, Any], status: dict[str, Any]) -> Trail:
         arn = trail.get("TrailARN") or ref.arn
-        parsed = parse_trail_arn(arn)
-        if parsed is not None:
-            ref = TrailRef(arn, parsed.account, parsed.region, parsed.name, parsed.partition)
+        if parse_trail_arn(arn) is not None:
+            ref = TrailRef.of(arn)
         return cls(
             ref=ref,
             home_region=trail.get("HomeRegion") or ref.region,

@@ -37,9 +37,8 @@ def trail_ref(event: ApiCallEvent) -> TrailRef:
     name = record.response("trailARN") or record.request("name")
     if not isinstance(name, str) or not name.strip():
         raise EventParseError(f"{record.eventName} event has no requestParameters.name")
-    parsed = parse_trail_arn(name.strip())
-    if parsed is not None:
-        return TrailRef(parsed.arn, parsed.account, parsed.region, parsed.name, parsed.partition)
+    if parse_trail_arn(name.strip()) is not None:
+        return TrailRef.of(name.strip())
     if ":" in name or "/" in name:
         raise EventParseError(f"requestParameters.name {name!r} is neither a trail name nor a trail ARN")
     partition = partition_of(record.awsRegion)

@@ -1,0 +1,18 @@
+"""Sweep: on a schedule, every trail of the organization, the central key and the central bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from trailguard.observability import logger, metrics, tracer
+from trailguard.runtime import run_scheduled
+from trailguard.sweep import sweep
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run_scheduled(event, context, sweep)

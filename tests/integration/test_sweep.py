@@ -1,0 +1,107 @@
+"""The scheduled sweep finds and repairs what no event reported, across accounts and regions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness.calls import ApiCalls
+from harness.org import CENTRAL, EVENTS, MEMBER_A, MEMBER_B, OTHER
+from harness.stack import InProcessStack as Stack
+
+SCHEDULED = json.loads((EVENTS / "schedule" / "sweep.json").read_text())
+
+
+@pytest.fixture
+def drifted(stack: Stack) -> dict[str, str]:
+    """Drift made while events were lost: no event reaches TrailGuard for any of it."""
+    org = stack.org
+    arns = {
+        "drifted": org.create_trail(MEMBER_A, "audit-trail", key=None, logging=False),
+        "compliant": org.create_trail(MEMBER_B, "audit-trail", OTHER),
+        "exempt": org.create_trail(MEMBER_A, "lab-trail", key=None, tags={"trailguard:exempt": "true"}),
+    }
+    org.client("kms", CENTRAL).disable_key_rotation(KeyId=org.key_id)
+    org.client("s3", CENTRAL).put_bucket_encryption(
+        Bucket=org.bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    return arns
+
+
+def by_type(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    messages = {item["message"]["resource"]["type"]: item["message"] for item in findings}
+    assert len(messages) == len(findings), "one message per resource"
+    return messages
+
+
+def test_sweep_repairs_what_events_missed_and_reports_each_resource_once(stack: Stack, drifted: dict[str, str]) -> None:
+    org = stack.org
+
+    summary = stack.invoke("SweepFunction", SCHEDULED)
+
+    assert summary["trails"] == 3
+    assert summary["failures"] == []
+    trail = org.trail(drifted["drifted"])
+    assert trail["KmsKeyId"] == org.key_arn
+    assert trail["IsLogging"] is True
+    assert "KmsKeyId" not in org.trail(drifted["exempt"])
+    messages = by_type(org.findings())
+    assert set(messages) == {"trail", "key", "bucket"}
+    for message in messages.values():
+        assert message["trigger"]["type"] == "sweep"
+        assert message["status"] == "REMEDIATED"
+    assert messages["trail"]["resource"]["arn"] == drifted["drifted"]
+    assert {item["check"] for item in messages["key"]["findings"]} == {"key.rotation"}
+    assert {item["check"] for item in messages["bucket"]["findings"]} == {"bucket.encryption"}
+
+
+def test_a_second_sweep_changes_nothing_and_says_nothing(
+    stack: Stack, drifted: dict[str, str], api_calls: ApiCalls
+) -> None:
+    stack.invoke("SweepFunction", SCHEDULED)
+    stack.org.findings()
+    api_calls.reset()
+
+    summary = stack.invoke("SweepFunction", SCHEDULED)
+
+    assert api_calls.writes() == []
+    assert stack.org.findings() == []
+    assert summary["outcomes"] == {"compliant": 4, "exempt": 1}
+
+
+def test_sweep_in_report_mode_writes_nothing(stack: Stack, drifted: dict[str, str], api_calls: ApiCalls) -> None:
+    stack.configure(TRAILGUARD_MODE="report")
+    api_calls.reset()
+
+    stack.invoke("SweepFunction", SCHEDULED)
+
+    assert api_calls.writes() == []
+    messages = by_type(stack.org.findings())
+    assert all(message["status"] == "OPEN" for message in messages.values())
+
+
+def test_an_account_without_the_member_stack_is_named_and_the_others_are_swept(
+    stack: Stack, drifted: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    original = botocore.client.BaseClient._make_api_call
+    role = f"arn:aws:iam::{MEMBER_B}:role/TrailGuardRemediation"
+
+    def refusing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "AssumeRole" and params.get("RoleArn") == role:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no such role"}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+
+    summary = stack.invoke("SweepFunction", SCHEDULED)
+
+    assert any(MEMBER_B in problem for problem in summary["unreachable"])
+    assert stack.org.trail(drifted["drifted"])["KmsKeyId"] == stack.org.key_arn
