@@ -63,7 +63,7 @@ def test_each_drift_is_one_violation(trail: Trail, expected: list[str]) -> None:
 def facts(policy: dict[str, object] | None, *, state: str = "Enabled", bucket_region: str = "eu-west-1") -> KeyFacts:
     key = parse_key_arn(KEY)
     assert key is not None
-    return KeyFacts(key, state, "SYMMETRIC_DEFAULT", json.dumps(policy) if policy else None, bucket_region)
+    return KeyFacts(key, state, "SYMMETRIC_DEFAULT", True, json.dumps(policy) if policy else None, bucket_region)
 
 
 def encrypt_policy(*accounts: str) -> dict[str, object]:
