@@ -468,3 +468,45 @@ def test_organization_that_cannot_be_listed_gives_no_false_external_finding(stac
 
     assert result["result"] == "compliant"
     assert org.findings() == []
+
+
+def test_rotation_is_checked_once_a_disabled_key_is_enabled_again(stack: Stack, trails: list[str]) -> None:
+    # Given rotation was turned off, then the key disabled (a disabled key cannot say whether it rotates)
+    org = stack.org
+    kms = org.client("kms", CENTRAL)
+    kms.disable_key_rotation(KeyId=org.key_id)
+    kms.disable_key(KeyId=org.key_id)
+
+    stack.send("key/disable_key.json")
+
+    assert key_state(org) == "Enabled"
+    assert kms.get_key_rotation_status(KeyId=org.key_id)["KeyRotationEnabled"] is True
+    message = only(org.findings())["message"]
+    assert finding(message, "key.state")["status"] == "REMEDIATED"
+    assert finding(message, "key.rotation")["status"] == "REMEDIATED"
+
+
+def test_key_repaired_before_a_throttled_scan_is_reported_then_retried(
+    stack: Stack, trails: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    org = stack.org
+    org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
+    original = botocore.client.BaseClient._make_api_call
+
+    def throttling(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "ListTrails":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttling)
+
+    # The key is enabled again and that is said at once; the event is raised so that the policy is checked
+    # on the retry
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        stack.send("key/disable_key.json")
+
+    assert key_state(org) == "Enabled"
+    assert finding(only(org.findings())["message"], "key.state")["status"] == "REMEDIATED"

@@ -82,6 +82,7 @@ def test_sweep_in_report_mode_writes_nothing(stack: Stack, drifted: dict[str, st
 
     assert api_calls.writes() == []
     messages = by_type(stack.org.findings())
+    assert set(messages) == {"trail", "key", "bucket"}
     assert all(message["status"] == "OPEN" for message in messages.values())
 
 
@@ -104,4 +105,25 @@ def test_an_account_without_the_member_stack_is_named_and_the_others_are_swept(
     summary = stack.invoke("SweepFunction", SCHEDULED)
 
     assert any(MEMBER_B in problem for problem in summary["unreachable"])
+    assert stack.org.trail(drifted["drifted"])["KmsKeyId"] == stack.org.key_arn
+
+
+def test_a_throttled_account_is_named_and_does_not_stop_the_sweep(
+    stack: Stack, drifted: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+    from botocore.exceptions import ClientError
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def throttling(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "ListTrails" and client.meta.region_name == OTHER:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttling)
+
+    summary = stack.invoke("SweepFunction", SCHEDULED)
+
+    assert any("ThrottlingException" in problem for problem in summary["unreachable"])
     assert stack.org.trail(drifted["drifted"])["KmsKeyId"] == stack.org.key_arn

@@ -177,7 +177,9 @@ def test_every_function_runs_python_313_on_arm_with_both_layers_and_tracing(logi
         "Type": "SQS",
         "TargetArn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]},
     }
-    assert properties["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    # A failed event is retried twice; a failed sweep is not repeated (the next one comes on schedule).
+    retries = 0 if logical_id == "SweepFunction" else 2
+    assert properties["EventInvokeConfig"]["MaximumRetryAttempts"] == retries
 
 
 def test_the_powertools_layer_comes_from_the_public_ssm_parameter() -> None:
@@ -453,10 +455,13 @@ def test_the_central_bus_admits_the_organization_or_only_this_account() -> None:
 def test_findings_topic_is_encrypted_and_refuses_publishing_without_tls() -> None:
     assert RESOURCES["FindingsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "FindingsTopicKey"}
     assert RESOURCES["FindingsTopicKey"]["Properties"]["EnableKeyRotation"] is True
-    deny, alarms = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Action"] == "sns:Publish"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # CloudWatch alarms go to a topic of their own (same key): only findings reach the findings topic.
+    assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "FindingsTopicKey"}
+    _, alarms = RESOURCES["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     subscription = RESOURCES["SecurityEmailSubscription"]
@@ -570,6 +575,7 @@ def test_member_template_documents_the_management_account() -> None:
 def test_outputs() -> None:
     assert set(TEMPLATE["Outputs"]) == {
         "FindingsTopicArn",
+        "AlarmTopicArn",
         "CentralEventBusArn",
         "EventDeadLetterQueueUrl",
         "IdempotencyTableName",
@@ -610,7 +616,7 @@ def test_samconfig_environments() -> None:
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
 
 
-def test_the_dead_letter_queue_alarms_the_findings_topic() -> None:
+def test_the_dead_letter_queue_and_sweep_gaps_alarm_the_alarm_topic() -> None:
     alarm = RESOURCES["DeadLetterAlarm"]["Properties"]
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
@@ -618,7 +624,11 @@ def test_the_dead_letter_queue_alarms_the_findings_topic() -> None:
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}}
     ]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-    assert alarm["AlarmActions"] == [{"Ref": "FindingsTopic"}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    gaps = RESOURCES["SweepGapAlarm"]["Properties"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in gaps["Metrics"] if "MetricStat" in m}
+    assert names == {"sweep_failures", "sweep_unreachable"}
+    assert gaps["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_the_sweep_runs_on_a_schedule_that_can_be_turned_off() -> None:

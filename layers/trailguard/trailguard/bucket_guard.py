@@ -335,7 +335,12 @@ def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter, scope: Sc
         )
         resource = Resource("bucket", arn, key.account, key.region, settings.log_bucket)
         attempts = Attempts()
-        attempts.refuse([violation.check], "TrailGuard has lost access to the bucket; restore its bucket policy.")
+        if settings.remediate:
+            attempts.refuse(
+                [violation.check],
+                f"TrailGuard has lost access to the bucket (it expects it in the central key's account "
+                f"{key.account}); restore the bucket policy's grant to the TrailGuard roles.",
+            )
         return conclude(deps, resource, trigger, [violation], lambda _: [], attempts=attempts)
     scope = scope or discover(deps)
     violations = evaluate_bucket(state, scope, settings)

@@ -83,7 +83,10 @@ def read_key_facts(sessions: SessionFactory, key: KeyArn, bucket: str) -> KeyFac
         f"GetKeyPolicy on {key.arn}", lambda: kms.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"]
     )
     s3 = sessions.client("s3", key.account, key.region)
-    location = read(f"GetBucketLocation on {bucket}", lambda: s3.get_bucket_location(Bucket=bucket))
+    location = read(
+        f"GetBucketLocation on {bucket}",
+        lambda: s3.get_bucket_location(Bucket=bucket, ExpectedBucketOwner=key.account),
+    )
     return KeyFacts(
         key,
         state,

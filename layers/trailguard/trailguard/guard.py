@@ -33,7 +33,7 @@ class Attempts:
 
     attempted: dict[str, str] = field(default_factory=dict)  # check -> the action that ran
     failed: dict[str, str] = field(default_factory=dict)  # check -> why it was not repaired
-    retry: ClientError | None = None
+    retry: Exception | None = None  # a transient error: raised once the outcome is known
 
     def attempt(self, checks: Iterable[str], action: str, call: Callable[[], object]) -> bool:
         """Run one repair call for these checks; an AWS error becomes their failure (transient: also retried)."""
@@ -101,15 +101,22 @@ def conclude(
 ) -> Outcome:
     """Report mode: publish the violations OPEN. Remediate mode: `repair` runs the repairs and returns what a
     fresh read of the resource still finds; each finding's status comes from that read. `attempts` holds
-    repairs already made. A transient error is raised instead of publishing: Lambda retries the event (then
-    the dead-letter queue keeps it), and the retry publishes the one message."""
+    repairs already made.
+
+    A transient error is raised so that Lambda retries the event (then the dead-letter queue keeps it). If
+    nothing was changed yet, nothing is published: the retry publishes the one message. If something was
+    changed, the message is published first: a change TrailGuard made is never left unreported.
+    """
     attempts = attempts or Attempts()
     if not deps.settings.remediate:
         return publish(deps, resource, trigger, settle(violations, {}, attempts.failed, set()))
     still = {violation.check for violation in repair(attempts)}
+    if attempts.retry is not None and not attempts.attempted:
+        raise attempts.retry
+    outcome = publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
     if attempts.retry is not None:
         raise attempts.retry
-    return publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
+    return outcome
 
 
 def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from trailguard import centralkey, policy
 from trailguard.centralkey import KeyFacts
@@ -263,9 +263,24 @@ def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter, scope: Scope | 
     early = Attempts()
     if settings.remediate and state_violations:
         _repair_state(facts, {v.check for v in state_violations}, adapter, early)
-    if scope is None:
-        scope = discover(deps) if facts.policy is not None else Scope(frozenset(), ())
-    violations = state_violations + key_policy_violations(facts, scope, settings)
+        if early.attempted and facts.rotation is None:
+            # A key that was not Enabled could not say whether it rotates: now it can.
+            rotation = _rotation_after_restore(deps, adapter, early)
+            state_violations += rotation
+    policy_violations: list[Violation] = []
+    if scope is None and facts.policy is not None:
+        try:
+            scope = discover(deps)
+        except (ClientError, BotoCoreError) as error:
+            if not (early.attempted and is_transient(error)):
+                raise
+            # The key was already repaired: report that now, and let the retry check the policy.
+            early.retry = error
+            logger.warning("organization scan failed after the key was repaired", error=str(error))
+    if scope is not None:
+        policy_violations = key_policy_violations(facts, scope, settings)
+    scope = scope or Scope(frozenset(), ())
+    violations = state_violations + policy_violations
     if not violations:
         logger.info("central key compliant", key_arn=key.arn, trail_accounts=scope.trail_accounts)
         return Outcome("compliant", key.arn)
@@ -279,6 +294,22 @@ def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter, scope: Scope | 
         return evaluate_key(centralkey.read_key_facts(deps.sessions, key, settings.log_bucket), scope, settings)
 
     return conclude(deps, resource, trigger, violations, repair, attempts=early)
+
+
+def _rotation_after_restore(deps: Deps, adapter: KeyAdapter, attempts: Attempts) -> list[Violation]:
+    """After EnableKey: read the rotation status the disabled key could not give, and turn rotation on."""
+    key = deps.settings.central_key
+    restored = centralkey.read_key_facts(deps.sessions, key, deps.settings.log_bucket)
+    if restored.rotation is not False:
+        return []
+    violation = Violation(
+        "key.rotation",
+        "Automatic rotation of the central key is off.",
+        {"KeyRotationEnabled": False},
+        {"KeyRotationEnabled": True},
+    )
+    attempts.attempt(["key.rotation"], "kms:EnableKeyRotation", adapter.enable_rotation)
+    return [violation]
 
 
 def _repair_state(facts: KeyFacts, checks: set[str], adapter: KeyAdapter, attempts: Attempts) -> None:

@@ -93,5 +93,7 @@ def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]
     summary = job(deps)
     for outcome, number in summary.get("outcomes", {}).items():
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=number)
+    # Alarmed on in template.yaml: a resource the sweep could not evaluate, an account it could not read.
     metrics.add_metric(name="sweep_failures", unit=MetricUnit.Count, value=len(summary.get("failures", [])))
+    metrics.add_metric(name="sweep_unreachable", unit=MetricUnit.Count, value=len(summary.get("unreachable", [])))
     return summary

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from trailguard.arns import organizations_region, parse_trail_arn
 from trailguard.guard import Deps
@@ -158,14 +158,16 @@ def discover(deps: Deps) -> Scope:
     return inventory(deps).scope(deps.settings)
 
 
-def inventory(deps: Deps) -> Inventory:
+def inventory(deps: Deps, *, tolerant: bool = False) -> Inventory:
     """Every trail of the organization, read in its home region with its owner's credentials: ListTrails in
     each account and region (shadow copies and organization trails seen from members are skipped), GetTrail
-    for each. Accounts are read in parallel, each account's regions one after another."""
+    for each. Accounts are read in parallel, each account's regions one after another. `tolerant` (the
+    sweep): an account whose reading fails even transiently is named in the problems instead of raising."""
     accounts, problems = organization_accounts(deps)
     names = regions(deps)
+    deps.sessions.own_account  # resolved once, before the threads ask for it  # noqa: B018
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(lambda account: _inventory_account(deps, account, names), sorted(accounts)))
+        results = list(pool.map(lambda account: _inventory_account(deps, account, names, tolerant), sorted(accounts)))
     found = {arn: trail for trails, _ in results for arn, trail in trails.items()}
     issues = [*problems, *(issue for _, account_issues in results for issue in account_issues)]
     if issues:
@@ -173,7 +175,9 @@ def inventory(deps: Deps) -> Inventory:
     return Inventory(accounts, tuple(sorted(found.items())), tuple(issues), organization_known=not problems)
 
 
-def _inventory_account(deps: Deps, account: str, names: tuple[str, ...]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _inventory_account(
+    deps: Deps, account: str, names: tuple[str, ...], tolerant: bool
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     found: dict[str, dict[str, Any]] = {}
     issues: list[str] = []
     for region in names:
@@ -182,8 +186,8 @@ def _inventory_account(deps: Deps, account: str, names: tuple[str, ...]) -> tupl
         except AccessError as error:
             issues.append(str(error))
             break  # no credentials for this account: no other region will do better
-        except ClientError as error:
-            if is_transient(error):
+        except (ClientError, BotoCoreError) as error:
+            if is_transient(error) and not tolerant:
                 raise
             issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
     return found, issues

@@ -7,6 +7,7 @@ assumed-role credentials for that invocation only. Retries are botocore's standa
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -104,25 +105,31 @@ class SessionFactory:
         self._own_account = own_account
         self._sessions: dict[str, boto3.Session] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.RLock()  # the organization scan asks for clients from several threads
 
     @property
     def own_account(self) -> str:
-        if self._own_account is None:
-            self._own_account = _caller_account(self._base)
-        return self._own_account
+        with self._lock:
+            if self._own_account is None:
+                self._own_account = _caller_account(self._base)
+            return self._own_account
 
     def client(self, service: str, account: str, region: str) -> Any:
+        """A client (thread-safe once made); clients and sessions are created one at a time."""
         key = (service, account, region)
-        if key not in self._clients:
-            self._clients[key] = self.session(account).client(service, region_name=region, config=CLIENT_CONFIG)
-        return self._clients[key]
+        with self._lock:
+            if key not in self._clients:
+                session = self.session(account)
+                self._clients[key] = session.client(service, region_name=region, config=CLIENT_CONFIG)
+            return self._clients[key]
 
     def session(self, account: str) -> boto3.Session:
-        if account == self.own_account:
-            return self._base
-        if account not in self._sessions:
-            self._sessions[account] = self._assume(account)
-        return self._sessions[account]
+        with self._lock:
+            if account == self.own_account:
+                return self._base
+            if account not in self._sessions:
+                self._sessions[account] = self._assume(account)
+            return self._sessions[account]
 
     def _assume(self, account: str) -> boto3.Session:
         arn = role_arn(self._partition, account, self._role_name)

@@ -21,14 +21,14 @@ from trailguard.observability import logger
 from trailguard.scope import inventory
 from trailguard.sessions import AccessError, error_code
 from trailguard.trail import Trail, TrailAdapter, TrailRef
-from trailguard.trail_guard import guard_trail
+from trailguard.trail_guard import guard_trail, report_unreadable
 
 SWEEP = Trigger("sweep")
 
 
 def sweep(deps: Deps) -> dict[str, Any]:
     """Evaluate the central key, the central bucket and every trail; return what happened, counted."""
-    found = inventory(deps)
+    found = inventory(deps, tolerant=True)
     scope = found.scope(deps.settings)
     results: Counter[str] = Counter()
     failures: list[str] = []
@@ -36,9 +36,9 @@ def sweep(deps: Deps) -> dict[str, Any]:
     def run(resource: str, guard: Any) -> None:
         try:
             outcome: Outcome = guard()
-        except (ClientError, AccessError) as error:
+        except Exception as error:  # noqa: BLE001 - one resource must not stop the sweep; each failure is kept
             failures.append(f"{resource}: {error_code(error)}: {error}")
-            logger.error("sweep could not evaluate a resource", resource=resource, error=str(error))
+            logger.exception("sweep could not evaluate a resource", resource=resource)
             return
         results[outcome.result] += 1
 
@@ -60,5 +60,9 @@ def sweep(deps: Deps) -> dict[str, Any]:
 
 def _guard_trail(arn: str, config: dict[str, Any], deps: Deps, adapter: TrailAdapter) -> Outcome:
     """The inventory already holds the trail's configuration: only its status is read before the checks."""
-    trail = adapter.read_status(Trail.from_api(TrailRef.of(arn), config, {}))
+    ref = TrailRef.of(arn)
+    try:
+        trail = adapter.read_status(Trail.from_api(ref, config, {}))
+    except (AccessError, ClientError) as error:
+        return report_unreadable(deps, ref, SWEEP, ("trail.logging",), error)
     return guard_trail(trail, SWEEP, deps, adapter)

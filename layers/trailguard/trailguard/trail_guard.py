@@ -64,7 +64,7 @@ def handle_trail_event(event: ApiCallEvent, deps: Deps) -> Outcome:
             return _publish(deps, ref, trigger, [Finding.of(violation, Status.OPEN)])
         return Outcome("ignored", ref.arn, "the trail no longer exists; its DeleteTrail event reports it")
     except (AccessError, ClientError) as error:
-        return _unreadable(deps, ref, trigger, meaning[1], error)
+        return report_unreadable(deps, ref, trigger, meaning[1], error)
     return guard_trail(trail, trigger, deps, adapter)
 
 
@@ -78,7 +78,7 @@ def guard_trail(trail: Trail, trigger: Trigger, deps: Deps, adapter: TrailAdapte
     try:
         tags = adapter.tags(trail.ref)
     except ClientError as error:
-        return _unreadable(deps, trail.ref, trigger, tuple(v.check for v in violations), error)
+        return report_unreadable(deps, trail.ref, trigger, tuple(v.check for v in violations), error)
     if tags.get(settings.exempt_tag, "").strip().lower() == "true":
         logger.info("trail exempt", trail_arn=trail.ref.arn, tag=settings.exempt_tag)
         return Outcome("exempt", trail.ref.arn)
@@ -122,7 +122,7 @@ def _repair(trail: Trail, checks: set[str], deps: Deps, adapter: TrailAdapter, a
     return adapter.read_status(fresh) if started else fresh
 
 
-def _unreadable(
+def report_unreadable(
     deps: Deps, ref: TrailRef, trigger: Trigger, checks: tuple[str, ...], error: AccessError | ClientError
 ) -> Outcome:
     """The trail could not be read: a real problem may hide behind it, so it is reported, never dropped."""
