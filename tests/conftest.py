@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from harness.calls import ApiCalls, counting
+from harness.faults import Faults, injecting
 from harness.org import SimulatedOrg, build_org
 from harness.stack import InProcessStack
 
@@ -50,6 +51,12 @@ def stack(org: SimulatedOrg, monkeypatch: pytest.MonkeyPatch) -> InProcessStack:
 def api_calls() -> Iterator[ApiCalls]:
     with counting() as calls:
         yield calls
+
+
+@pytest.fixture
+def faults() -> Iterator[Faults]:
+    with injecting() as injected:
+        yield injected
 
 
 def only(findings: list[dict[str, Any]]) -> dict[str, Any]:

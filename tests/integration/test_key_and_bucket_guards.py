@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from harness.calls import ApiCalls
+from harness.faults import Faults
 from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, OUTSIDER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
@@ -373,41 +374,12 @@ def test_events_about_other_buckets_change_nothing(stack: Stack, trails: list[st
     assert stack.org.findings() == []
 
 
-class Denied:
-    """Real AWS refusals moto cannot model: an operation denied to TrailGuard (e.g. by a hostile policy)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import botocore.client
-        from botocore.exceptions import ClientError
-
-        self.operations: dict[str, str] = {}
-        original = botocore.client.BaseClient._make_api_call
-
-        def refusing(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if operation in self.operations and self.operations[operation] in json.dumps(params, default=str):
-                raise ClientError(
-                    {
-                        "Error": {"Code": "AccessDenied", "Message": "explicit deny"},
-                        "ResponseMetadata": {"HTTPStatusCode": 403},
-                    },
-                    operation,
-                )
-            return original(client, operation, params)
-
-        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
-
-
-@pytest.fixture
-def denied(monkeypatch: pytest.MonkeyPatch) -> Denied:
-    return Denied(monkeypatch)
-
-
 def test_key_that_shuts_trailguard_out_is_a_critical_finding_not_a_silent_retry(
-    stack: Stack, trails: list[str], denied: Denied
+    stack: Stack, trails: list[str], faults: Faults
 ) -> None:
     # Given a key policy edit that removed TrailGuard's access to the key
-    denied.operations["DescribeKey"] = ""
-    denied.operations["GetKeyPolicy"] = ""
+    faults.fail("DescribeKey", "AccessDeniedException", "explicit deny", 400)
+    faults.fail("GetKeyPolicy", "AccessDeniedException", "explicit deny", 400)
 
     result = stack.send("key/put_key_policy.json")
 
@@ -420,9 +392,9 @@ def test_key_that_shuts_trailguard_out_is_a_critical_finding_not_a_silent_retry(
 
 
 def test_bucket_that_shuts_trailguard_out_is_a_critical_finding(
-    stack: Stack, trails: list[str], denied: Denied
+    stack: Stack, trails: list[str], faults: Faults
 ) -> None:
-    denied.operations["GetBucketPolicy"] = stack.org.bucket
+    faults.fail("GetBucketPolicy", "AccessDenied", "explicit deny", 403, when=stack.org.bucket)
 
     result = stack.send("bucket/put_bucket_policy_public.json")
 
@@ -433,11 +405,11 @@ def test_bucket_that_shuts_trailguard_out_is_a_critical_finding(
 
 
 def test_accounts_without_the_member_stack_are_named_in_the_finding(
-    stack: Stack, trails: list[str], denied: Denied
+    stack: Stack, trails: list[str], faults: Faults
 ) -> None:
     # Given member 012345678901 has no remediation role, and the key policy drops the CloudTrail grant
     org = stack.org
-    denied.operations["AssumeRole"] = f"arn:aws:iam::{MEMBER_B}:role/TrailGuardRemediation"
+    faults.fail("AssumeRole", "AccessDenied", "no such role", 403, when=f"{MEMBER_B}:role/TrailGuardRemediation")
     broken = broken_key_policy(org)
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(broken))
 
@@ -487,21 +459,13 @@ def test_rotation_is_checked_once_a_disabled_key_is_enabled_again(stack: Stack, 
 
 
 def test_key_repaired_before_a_throttled_scan_is_reported_then_retried(
-    stack: Stack, trails: list[str], monkeypatch: pytest.MonkeyPatch
+    stack: Stack, trails: list[str], faults: Faults
 ) -> None:
-    import botocore.client
     from botocore.exceptions import ClientError
 
     org = stack.org
     org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
-    original = botocore.client.BaseClient._make_api_call
-
-    def throttling(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "ListTrails":
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttling)
+    faults.fail("ListTrails", "ThrottlingException", "Rate exceeded")
 
     # The key is enabled again and that is said at once; the event is raised so that the policy is checked
     # on the retry

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from harness.calls import ApiCalls
+from harness.faults import Faults
 from harness.org import CENTRAL, EVENTS, MEMBER_A, MEMBER_B, OTHER
 from harness.stack import InProcessStack as Stack
 
@@ -87,20 +88,9 @@ def test_sweep_in_report_mode_writes_nothing(stack: Stack, drifted: dict[str, st
 
 
 def test_an_account_without_the_member_stack_is_named_and_the_others_are_swept(
-    stack: Stack, drifted: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    stack: Stack, drifted: dict[str, str], faults: Faults
 ) -> None:
-    import botocore.client
-    from botocore.exceptions import ClientError
-
-    original = botocore.client.BaseClient._make_api_call
-    role = f"arn:aws:iam::{MEMBER_B}:role/TrailGuardRemediation"
-
-    def refusing(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "AssumeRole" and params.get("RoleArn") == role:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no such role"}}, operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+    faults.fail("AssumeRole", "AccessDenied", "no such role", 403, when=f"{MEMBER_B}:role/TrailGuardRemediation")
 
     summary = stack.invoke("SweepFunction", SCHEDULED)
 
@@ -109,19 +99,9 @@ def test_an_account_without_the_member_stack_is_named_and_the_others_are_swept(
 
 
 def test_a_throttled_account_is_named_and_does_not_stop_the_sweep(
-    stack: Stack, drifted: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    stack: Stack, drifted: dict[str, str], faults: Faults
 ) -> None:
-    import botocore.client
-    from botocore.exceptions import ClientError
-
-    original = botocore.client.BaseClient._make_api_call
-
-    def throttling(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "ListTrails" and client.meta.region_name == OTHER:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttling)
+    faults.fail("ListTrails", "ThrottlingException", "Rate exceeded", region=OTHER)
 
     summary = stack.invoke("SweepFunction", SCHEDULED)
 

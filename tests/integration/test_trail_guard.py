@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from harness.calls import ApiCalls
+from harness.faults import Faults
 from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
@@ -293,38 +294,6 @@ def test_same_event_twice_yields_one_message(stack: Stack) -> None:
     assert len(org.findings()) == 1
 
 
-class Faults:
-    """Makes one AWS operation fail as real AWS would, where moto is lenient (REFERENCE.md section 7)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import botocore.client
-
-        self.failures: dict[str, tuple[str, str, int]] = {}
-        self.only_when: dict[str, str] = {}
-        original = botocore.client.BaseClient._make_api_call
-
-        def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if operation in self.failures and self.only_when.get(operation, "") in json.dumps(params, default=str):
-                code, message, status = self.failures[operation]
-                raise ClientError(
-                    {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                    operation,
-                )
-            return original(client, operation, params)
-
-        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", failing)
-
-    def fail(self, operation: str, code: str, message: str = "", status: int = 400, *, when: str = "") -> None:
-        """Make `operation` fail (only when its parameters mention `when`, if given)."""
-        self.failures[operation] = (code, message or code, status)
-        self.only_when[operation] = when
-
-
-@pytest.fixture
-def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
-    return Faults(monkeypatch)
-
-
 @pytest.mark.parametrize(
     ("code", "cause"),
     [
@@ -371,7 +340,7 @@ def test_transient_update_error_raises_for_retry_and_the_retry_sends_the_one_mes
     assert org.findings() == []
 
     # When Lambda retries once the error has passed, the one message says what was done
-    faults.failures.clear()
+    faults.clear()
     stack.send(event)
     assert org.trail(arn)["KmsKeyId"] == org.key_arn
     assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATED"

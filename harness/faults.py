@@ -1,0 +1,77 @@
+"""Real AWS failures where moto is lenient or cannot fail (REFERENCE.md section 7): refusals, throttling.
+
+`faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException")` makes every UpdateTrail fail as AWS
+would; `when=` limits it to calls whose parameters mention a string, `region=` to clients of one region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.client
+from botocore.exceptions import ClientError
+
+
+@dataclass(frozen=True)
+class Fault:
+    operation: str
+    code: str
+    message: str
+    status: int
+    when: str
+    region: str | None
+
+    def applies(self, client: Any, operation: str, params: dict[str, Any]) -> bool:
+        return (
+            operation == self.operation
+            and self.when in json.dumps(params, default=str)
+            and self.region in (None, client.meta.region_name)
+        )
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.active: list[Fault] = []
+
+    def fail(
+        self,
+        operation: str,
+        code: str,
+        message: str = "",
+        status: int = 400,
+        *,
+        when: str = "",
+        region: str | None = None,
+    ) -> None:
+        self.active.append(Fault(operation, code, message or code, status, when, region))
+
+    def clear(self) -> None:
+        self.active.clear()
+
+
+@contextmanager
+def injecting() -> Iterator[Faults]:
+    faults = Faults()
+    original = botocore.client.BaseClient._make_api_call
+
+    def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        for fault in faults.active:
+            if fault.applies(client, operation, params):
+                raise ClientError(
+                    {
+                        "Error": {"Code": fault.code, "Message": fault.message},
+                        "ResponseMetadata": {"HTTPStatusCode": fault.status},
+                    },
+                    operation,
+                )
+        return original(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = failing
+    try:
+        yield faults
+    finally:
+        botocore.client.BaseClient._make_api_call = original
