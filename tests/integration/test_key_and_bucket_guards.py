@@ -236,9 +236,9 @@ def with_statement(org: SimulatedOrg, statement: dict[str, Any]) -> None:
     s3(org).put_bucket_policy(Bucket=org.bucket, Policy=json.dumps(current))
 
 
-def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
-    # Block Public Access would refuse this policy in real AWS (moto accepts it): someone turned it off first.
-    org = stack.org
+def make_public(org: SimulatedOrg) -> None:
+    """A public-read statement; Block Public Access would refuse it in real AWS (moto accepts it), so it is
+    turned off first, as a person doing this would have to."""
     s3(org).delete_public_access_block(Bucket=org.bucket)
     with_statement(
         org,
@@ -250,6 +250,11 @@ def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
             "Resource": f"arn:aws:s3:::{org.bucket}/*",
         },
     )
+
+
+def test_public_read_is_reported(stack: Stack, trails: list[str]) -> None:
+    org = stack.org
+    make_public(org)
 
     stack.send("bucket/put_bucket_policy_public.json")
 
@@ -266,17 +271,7 @@ def test_public_grant_is_removed_and_block_public_access_restored_with_policy_re
 ) -> None:
     org = stack.org
     stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
-    s3(org).delete_public_access_block(Bucket=org.bucket)
-    with_statement(
-        org,
-        {
-            "Sid": "PublicRead",
-            "Effect": "Allow",
-            "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:aws:s3:::{org.bucket}/*",
-        },
-    )
+    make_public(org)
 
     stack.send("bucket/put_bucket_policy_public.json")
 
