@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import botocore.client
+from harness.intercept import intercepting
 
 READS = ("Get", "List", "Describe", "AssumeRole", "Publish", "Receive", "Head")
 
@@ -33,14 +32,5 @@ class ApiCalls:
 @contextmanager
 def counting() -> Iterator[ApiCalls]:
     calls = ApiCalls()
-    original = botocore.client.BaseClient._make_api_call
-
-    def wrapper(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.calls.append(operation)
-        return original(client, operation, params)
-
-    botocore.client.BaseClient._make_api_call = wrapper
-    try:
+    with intercepting(lambda client, operation, params: calls.calls.append(operation)):
         yield calls
-    finally:
-        botocore.client.BaseClient._make_api_call = original

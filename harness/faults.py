@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.client
 from botocore.exceptions import ClientError
+
+from harness.intercept import intercepting
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,8 @@ class Faults:
 @contextmanager
 def injecting() -> Iterator[Faults]:
     faults = Faults()
-    original = botocore.client.BaseClient._make_api_call
 
-    def failing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    def fail(client: Any, operation: str, params: dict[str, Any]) -> None:
         for fault in faults.active:
             if fault.applies(client, operation, params):
                 raise ClientError(
@@ -68,10 +68,6 @@ def injecting() -> Iterator[Faults]:
                     },
                     operation,
                 )
-        return original(client, operation, params)
 
-    botocore.client.BaseClient._make_api_call = failing
-    try:
+    with intercepting(fail):
         yield faults
-    finally:
-        botocore.client.BaseClient._make_api_call = original

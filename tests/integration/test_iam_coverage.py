@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
-import botocore.client
 import pytest
 
+from harness.intercept import intercepting
 from harness.org import CENTRAL, EVENTS, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
 from harness.template import load_template
@@ -87,16 +88,10 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+def recorder() -> Iterator[Recorder]:
     recorder = Recorder()
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        recorder.record(client, operation)
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
-    return recorder
+    with intercepting(lambda client, operation, params: recorder.record(client, operation)):
+        yield recorder
 
 
 def send(stack: Stack, recorder: Recorder, sample: str, *, account: str | None = None) -> None:

@@ -469,3 +469,26 @@ def test_key_repaired_before_a_throttled_scan_is_reported_then_retried(
 
     assert key_state(org) == "Enabled"
     assert finding(only(org.findings())["message"], "key.state")["status"] == "REMEDIATED"
+
+
+def test_bucket_grant_to_a_member_is_not_external_when_the_organization_cannot_be_listed(
+    stack: Stack, trails: list[str]
+) -> None:
+    # Given TRAILGUARD_ACCOUNTS is unset and the organization cannot be listed, a member reads the logs
+    org = stack.org
+    stack.configure(TRAILGUARD_ACCOUNTS="")
+    with_statement(
+        org,
+        {
+            "Sid": "MemberReaders",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{MEMBER_A}:root"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{org.bucket}/*",
+        },
+    )
+
+    result = stack.send("bucket/put_bucket_policy_external.json")
+
+    assert result["result"] == "compliant"
+    assert org.findings() == []

@@ -13,7 +13,7 @@ from trailguard.advice import explain
 from trailguard.arns import bucket_region
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
-from trailguard.guard import Attempts, Deps, Outcome, conclude
+from trailguard.guard import Attempts, Deps, Outcome, conclude, event_trigger, screen
 from trailguard.observability import logger
 from trailguard.scope import Scope, ScopedTrail, discover
 from trailguard.sessions import error_code, is_transient
@@ -254,9 +254,7 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
     if public or acl_grants or open_flags:
         parts = []
         if public:
-            parts.append(
-                "the bucket policy grants " + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in public)
-            )
+            parts.append("the bucket policy grants " + policy.describe_grants(public))
         if acl_grants:
             parts.append("the bucket ACL grants " + ", ".join(acl_grants))
         if open_flags:
@@ -273,15 +271,16 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
                 {"policy_grants": [], "acl_grants": [], "public_access_block_off": []},
             )
         )
-    external = policy.external_grants(document, scope.accounts, settings.org_id)
+    # Without the organization's account list, every legitimate grant would look external.
+    external = policy.external_grants(document, scope.accounts, settings.org_id) if scope.organization_known else []
     if external:
         violations.append(
             Violation(
                 "bucket.external-access",
                 "The log bucket policy grants accounts outside the organization: "
-                + "; ".join(f"{', '.join(g.actions)} to {g.principal}" for g in external)
+                + policy.describe_grants(external)
                 + ".",
-                {"grants": [g.statement for g in external]},
+                {"grants": [g.to_dict() for g in external]},
                 {"grants": []},
             )
         )
@@ -307,15 +306,12 @@ def evaluate_bucket(state: BucketState, scope: Scope, settings: Settings) -> lis
 
 
 def handle_bucket_event(event: ApiCallEvent, deps: Deps) -> Outcome:
-    record = event.record
-    if record.eventName not in BUCKET_EVENTS:
-        return Outcome("ignored", reason=f"{record.eventName} is not a bucket event TrailGuard handles")
-    if event.failed:
-        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
-    if record.request("bucketName") != deps.settings.log_bucket:
+    skipped = screen(event, BUCKET_EVENTS, "bucket")
+    if skipped is not None:
+        return skipped
+    if event.record.request("bucketName") != deps.settings.log_bucket:
         return Outcome("ignored", reason="the event is about another bucket")
-    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
-    return guard_bucket(trigger, deps, BucketAdapter(deps))
+    return guard_bucket(event_trigger(event), deps, BucketAdapter(deps))
 
 
 def guard_bucket(trigger: Trigger, deps: Deps, adapter: BucketAdapter, scope: Scope | None = None) -> Outcome:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from trailguard.advice import explain
 from trailguard.catalogue import check
+from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Report, Resource, Status, Trigger, Violation
 from trailguard.publisher import Publisher
 from trailguard.sessions import SessionFactory, is_transient
@@ -88,6 +89,22 @@ def settle(
         else:
             findings.append(Finding.of(violation, Status.OPEN))
     return findings
+
+
+def screen(event: ApiCallEvent, handled: Collection[str], kind: str) -> Outcome | None:
+    """Why an event changes nothing and says nothing (not a call this guard handles, or a failed call); None
+    when it is to be evaluated."""
+    record = event.record
+    if record.eventName not in handled:
+        return Outcome("ignored", reason=f"{record.eventName} is not a {kind} event TrailGuard handles")
+    if event.failed:
+        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    return None
+
+
+def event_trigger(event: ApiCallEvent) -> Trigger:
+    record = event.record
+    return Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
 
 
 def conclude(

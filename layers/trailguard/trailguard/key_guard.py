@@ -11,7 +11,7 @@ from trailguard import centralkey, policy
 from trailguard.centralkey import KeyFacts
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Trigger, Violation
-from trailguard.guard import Attempts, Deps, Outcome, conclude
+from trailguard.guard import Attempts, Deps, Outcome, conclude, event_trigger, screen
 from trailguard.observability import logger
 from trailguard.scope import Scope, discover
 from trailguard.sessions import is_transient
@@ -196,8 +196,8 @@ def key_policy_violations(facts: KeyFacts, scope: Scope, settings: Settings) -> 
         violations.append(
             Violation(
                 "key.public",
-                "The central key policy grants " + _grants(public) + ".",
-                {"grants": [_grant(g) for g in public]},
+                "The central key policy grants " + policy.describe_grants(public) + ".",
+                {"grants": [g.to_dict() for g in public]},
                 {"grants": []},
             )
         )
@@ -206,8 +206,10 @@ def key_policy_violations(facts: KeyFacts, scope: Scope, settings: Settings) -> 
         violations.append(
             Violation(
                 "key.external-access",
-                "The central key policy grants accounts outside the organization: " + _grants(external) + ".",
-                {"grants": [_grant(g) for g in external]},
+                "The central key policy grants accounts outside the organization: "
+                + policy.describe_grants(external)
+                + ".",
+                {"grants": [g.to_dict() for g in external]},
                 {"grants": []},
             )
         )
@@ -224,32 +226,15 @@ def _probe_trails(scope: Scope, settings: Settings) -> list[str]:
     return [f"arn:{key.partition}:cloudtrail:{key.region}:{account}:trail/trailguard-probe"]
 
 
-def _grant(grant: Any) -> dict[str, Any]:
-    return {
-        "statement": grant.statement,
-        "principal": grant.principal,
-        "actions": list(grant.actions),
-        "reason": grant.reason,
-        "unknown_conditions": list(grant.unknown_conditions),
-    }
-
-
-def _grants(grants: list[Any]) -> str:
-    return "; ".join(f"{', '.join(g.actions)} to {g.principal} (statement {g.statement})" for g in grants)
-
-
 def handle_key_event(event: ApiCallEvent, deps: Deps) -> Outcome:
-    record = event.record
-    if record.eventName not in KEY_EVENTS:
-        return Outcome("ignored", reason=f"{record.eventName} is not a key event TrailGuard handles")
-    if event.failed:
-        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    skipped = screen(event, KEY_EVENTS, "key")
+    if skipped is not None:
+        return skipped
     adapter = KeyAdapter(deps)
     if not names_central_key(event, deps.settings, adapter):
         return Outcome("ignored", reason="the event is about another key")
     centralkey.forget()  # the trail guard must not act on stale facts about a key that just changed
-    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
-    return guard_key(trigger, deps, adapter)
+    return guard_key(event_trigger(event), deps, adapter)
 
 
 def guard_key(trigger: Trigger, deps: Deps, adapter: KeyAdapter, scope: Scope | None = None) -> Outcome:

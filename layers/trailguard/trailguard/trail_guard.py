@@ -13,7 +13,7 @@ from trailguard.catalogue import check
 from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Resource, Status, Trigger
-from trailguard.guard import Attempts, Deps, Outcome, conclude, publish
+from trailguard.guard import Attempts, Deps, Outcome, conclude, event_trigger, publish, screen
 from trailguard.observability import logger
 from trailguard.sessions import AccessError, error_code, is_transient
 from trailguard.trail import Trail, TrailAdapter, TrailNotFound, TrailRef
@@ -47,14 +47,12 @@ def trail_ref(event: ApiCallEvent) -> TrailRef:
 
 
 def handle_trail_event(event: ApiCallEvent, deps: Deps) -> Outcome:
-    record = event.record
-    meaning = TRAIL_EVENTS.get(record.eventName)
-    if meaning is None:
-        return Outcome("ignored", reason=f"{record.eventName} is not a trail event TrailGuard handles")
-    if event.failed:
-        return Outcome("ignored", reason=f"the call failed with {record.errorCode}")
+    skipped = screen(event, TRAIL_EVENTS, "trail")
+    if skipped is not None:
+        return skipped
+    meaning = TRAIL_EVENTS[event.record.eventName]
     ref = trail_ref(event)
-    trigger = Trigger("event", record.eventID or event.id, record.eventName, record.userIdentity.actor)
+    trigger = event_trigger(event)
     adapter = TrailAdapter(deps.sessions)
     try:
         trail = adapter.read(ref)

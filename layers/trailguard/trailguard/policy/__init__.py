@@ -22,7 +22,7 @@ from trailguard.policy.builder import (
 from trailguard.policy.document import Condition, PolicyDocument, PrincipalSpec, Statement, parse_policy
 from trailguard.policy.errors import PolicyError, PolicyInputError, PolicyParseError, PolicyRepairError
 from trailguard.policy.evaluation import Decision, Request, evaluate
-from trailguard.policy.grants import Grant, external_grants, key_admin_statements, public_grants
+from trailguard.policy.grants import Grant, describe_grants, external_grants, key_admin_statements, public_grants
 from trailguard.policy.matching import Caller
 from trailguard.policy.merge import MergeResult, merge_bucket_policy, merge_key_policy
 from trailguard.policy.questions import (
@@ -64,6 +64,7 @@ __all__ = [
     "cloudtrail_may_get_bucket_acl",
     "cloudtrail_may_put_object",
     "cloudtrail_object_key",
+    "describe_grants",
     "evaluate",
     "external_grants",
     "key_admin_statements",

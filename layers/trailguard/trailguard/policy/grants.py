@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from trailguard.policy.document import Condition, PolicyDocument, Statement
 from trailguard.policy.ids import is_account_id, parse_arn, principal_account
@@ -42,6 +42,24 @@ class Grant:
     actions: tuple[str, ...]
     reason: str
     unknown_conditions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """For a person: "s3:GetObject to * (statement PublicRead)"."""
+        return f"{', '.join(self.actions)} to {self.principal} (statement {self.statement})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """For a finding's `observed`."""
+        return {
+            "statement": self.statement,
+            "principal": self.principal,
+            "actions": list(self.actions),
+            "reason": self.reason,
+            "unknown_conditions": list(self.unknown_conditions),
+        }
+
+
+def describe_grants(grants: Iterable[Grant]) -> str:
+    return "; ".join(grant.describe() for grant in grants)
 
 
 @dataclass(frozen=True, slots=True)
