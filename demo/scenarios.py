@@ -49,12 +49,9 @@ def _other_key(org: SimulatedOrg) -> None:
 
 
 def _narrow_key_policy(org: SimulatedOrg) -> None:
-    from trailguard import centralkey
-
     _other_key(org)
     policy = central_key_policy(CENTRAL, [MANAGEMENT, CENTRAL, MEMBER_B])
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
-    centralkey.forget()  # some minutes later: the trail guard's cached facts about the key have expired
 
 
 def _restore_key_policy(org: SimulatedOrg) -> None:

@@ -1,4 +1,4 @@
-"""Real AWS failures where moto is lenient or cannot fail (REFERENCE.md section 7): refusals, throttling.
+"""Real AWS failures where moto is lenient or cannot fail (docs/aws-facts.md): refusals, throttling.
 
 `faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException")` makes every UpdateTrail fail as AWS
 would; `when=` limits it to calls whose parameters mention a string, `region=` to clients of one region.

@@ -6,7 +6,7 @@
 
 Each function's modules are imported under their own names (`_trailguard_fn.<LogicalId>.app`), so two
 functions' `app.py` never clash, and a module is loaded once per function and process (no reloads:
-clients are never created at import time, STYLE.md).
+clients are never created at import time).
 """
 
 from __future__ import annotations
@@ -103,6 +103,12 @@ def load_handler(spec: FunctionSpec) -> Any:
     if not callable(handler):
         raise AttributeError(f"{spec.logical_id}: {spec.handler_file} has no callable {spec.handler_function!r}")
     return handler
+
+
+def load_module(spec: FunctionSpec) -> ModuleType:
+    """The handler module of `spec` (imported once per function and process, as a warm container keeps it)."""
+    load_handler(spec)
+    return _load_module(spec)
 
 
 def _load_module(spec: FunctionSpec) -> ModuleType:

@@ -10,10 +10,24 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.org import SimulatedOrg
-from harness.routing import invoke, lambda_context, route
+from harness.routing import invoke, lambda_context, load_module, route
 from harness.template import FunctionSpec, functions, load_template
+from trailguard.warm import Warm
 
 SetEnv = Callable[[str, str], None]
+
+
+class Clock:
+    """The time a simulated container sees: it moves only when a test or the demo says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def _setenv(name: str, value: str) -> None:
@@ -29,10 +43,23 @@ class InProcessStack:
         self.configure()
         for name, value in org.function_credentials().items():
             setenv(name, value)
+        self.clock = Clock()
+        self.cold_start()
+
+    def cold_start(self) -> None:
+        """A new deployment: every function starts in a cold container (nothing kept from an earlier stack)."""
+        for spec in self.specs:
+            module = load_module(spec)
+            if isinstance(getattr(module, "CONTAINER", None), Warm):
+                setattr(module, "CONTAINER", Warm(clock=self.clock))  # noqa: B010 - the handler module's own name
+
+    def later(self, seconds: float) -> None:
+        """Let time pass for the warm containers (what they keep expires)."""
+        self.clock.advance(seconds)
 
     def configure(self, **overrides: str) -> None:
         """Set the functions' environment as template.yaml wires it from the parameters, then the overrides
-        (CONTRACT.md section 2 names), e.g. configure(TRAILGUARD_MODE="report")."""
+        (the variables of docs/configuration.md), e.g. configure(TRAILGUARD_MODE="report")."""
         environment = dict(self.specs[0].environment)
         unresolved = sorted(name for name, value in environment.items() if not isinstance(value, str))
         if unresolved:

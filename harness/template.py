@@ -1,6 +1,6 @@
 """Read template.yaml the way SAM and CloudFormation will: functions, their layers, rules and environment.
 
-CONTRACT.md section 1: the template is the truth. Everything the harness routes or invokes comes from
+The template is the truth. Everything the harness routes or invokes comes from
 here, so that a wrong pattern, CodeUri, Handler or layer path fails a test instead of a deployment.
 
 - `load_template(path)` parses YAML with the CloudFormation short tags kept as data

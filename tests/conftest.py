@@ -16,8 +16,8 @@ from harness.stack import InProcessStack
 
 
 @pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test can reach AWS: fake credentials, a fixed region, tracing off; caches start empty."""
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test can reach AWS: fake credentials, a fixed region, tracing off."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "MOTO_ACCOUNT_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -26,14 +26,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
-    from trailguard import centralkey, scope, sessions
+    from trailguard import sessions
 
-    centralkey.forget()
-    scope.forget()
     sessions._CALLER_ACCOUNT.clear()
-    yield
-    centralkey.forget()
-    scope.forget()
 
 
 @pytest.fixture

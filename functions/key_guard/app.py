@@ -6,13 +6,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from trailguard.key_guard import handle_key_event
+from trailguard.key.guard import GUARD
 from trailguard.observability import logger, metrics, tracer
 from trailguard.runtime import run
+from trailguard.warm import Warm
+
+CONTAINER = Warm()  # what this warm container keeps between invocations
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run(event, context, handle_key_event)
+    return run(event, context, GUARD, CONTAINER)

@@ -9,10 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from trailguard.observability import logger, metrics, tracer
 from trailguard.runtime import run_scheduled
 from trailguard.sweep import sweep
+from trailguard.warm import Warm
+
+CONTAINER = Warm()  # what this warm container keeps between invocations
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_scheduled(event, context, sweep)
+    return run_scheduled(event, context, sweep, CONTAINER)

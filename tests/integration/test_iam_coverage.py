@@ -19,7 +19,6 @@ from harness.intercept import intercepting
 from harness.org import CENTRAL, EVENTS, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
 from harness.template import load_template
-from trailguard import centralkey, scope
 
 # IAM action names that differ from "<service>:<Operation>".
 ACTIONS = {
@@ -153,11 +152,8 @@ def exercise(stack: Stack, recorder: Recorder) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    scope.forget()  # the bucket guard runs in a container of its own: nothing cached from the key guard
     send(stack, recorder, "bucket/delete_bucket_policy.json")
     # The sweep, in a container of its own, finds drift of every kind that no event reported.
-    scope.forget()
-    centralkey.forget()
     org.client("cloudtrail", CENTRAL).update_trail(Name="audit-trail", KmsKeyId="")
     org.client("cloudtrail", CENTRAL).stop_logging(Name="audit-trail")
     kms.disable_key_rotation(KeyId=org.key_id)

@@ -1,4 +1,4 @@
-"""Parsing 'AWS API Call via CloudTrail' events, with the quirks of REFERENCE.md section 4."""
+"""Parsing 'AWS API Call via CloudTrail' events, with the quirks of docs/aws-facts.md."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from trailguard.errors import EventParseError
 from trailguard.events import parse_api_call
-from trailguard.trail_guard import trail_ref
+from trailguard.trail.facts import named_trail
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -33,7 +33,7 @@ def test_every_sample_parses(path: str) -> None:
 def test_bare_trail_name_takes_account_and_region_from_the_event() -> None:
     event = parse_api_call(load("trail/stop_logging.json"))
 
-    ref = trail_ref(event)
+    ref = named_trail(event)
 
     assert ref.arn == "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit-trail"
     assert event.record.responseElements is None
@@ -42,7 +42,7 @@ def test_bare_trail_name_takes_account_and_region_from_the_event() -> None:
 def test_trail_name_given_as_arn_is_used_as_is() -> None:
     event = parse_api_call(load("trail/update_trail_remove_key_console.json"))
 
-    ref = trail_ref(event)
+    ref = named_trail(event)
 
     assert (ref.account, ref.region, ref.name) == ("333333333333", "eu-west-1", "audit-trail")
     assert event.record.request("kmsKeyId") == ""
@@ -54,13 +54,13 @@ def test_assumed_role_actor_is_the_session_arn_and_its_role_is_known() -> None:
     assert event.record.userIdentity.actor == "arn:aws:sts::012345678901:assumed-role/Admin/jane"
     assert event.record.userIdentity.role_arn == "arn:aws:iam::012345678901:role/Admin"
     assert event.account_id == "012345678901"
-    assert trail_ref(event).account == "012345678901"
+    assert named_trail(event).account == "012345678901"
 
 
 def test_organization_trail_belongs_to_the_management_account() -> None:
     event = parse_api_call(load("trail/create_org_trail.json"))
 
-    assert trail_ref(event).account == "111111111111"
+    assert named_trail(event).account == "111111111111"
 
 
 def test_failed_call_is_recognised() -> None:
@@ -98,4 +98,4 @@ def test_trail_event_without_a_name_is_a_parse_error() -> None:
     event["detail"]["requestParameters"] = {}
 
     with pytest.raises(EventParseError, match="name"):
-        trail_ref(parse_api_call(event))
+        named_trail(parse_api_call(event))

@@ -1,40 +1,20 @@
-"""The finding message (CONTRACT.md section 3) and the catalogue it reads."""
+"""The finding message (docs/findings.md) and the catalogue it reads."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from trailguard.catalogue import CHECKS, markdown_table
+from trailguard.catalogue import markdown_table, registered
 from trailguard.findings import Finding, Report, Resource, Status, Trigger
+from trailguard.vocabulary import ResourceType, TriggerType
 
 RESOURCE = Resource(
-    "trail", "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1", "audit"
+    ResourceType.TRAIL, "arn:aws:cloudtrail:eu-west-1:333333333333:trail/audit", "333333333333", "eu-west-1", "audit"
 )
-TRIGGER = Trigger("event", "evt-1", "UpdateTrail", "arn:aws:sts::333333333333:assumed-role/Admin/jane")
-CONTRACT_IDS = {
-    "trail.encryption",
-    "trail.logging",
-    "trail.log-file-validation",
-    "trail.multi-region",
-    "trail.destination",
-    "trail.delivery",
-    "trail.deleted",
-    "key.state",
-    "key.rotation",
-    "key.cloudtrail-encrypt",
-    "key.cloudtrail-describe",
-    "key.public",
-    "key.external-access",
-    "key.region",
-    "bucket.cloudtrail-acl-check",
-    "bucket.cloudtrail-write",
-    "bucket.public",
-    "bucket.external-access",
-    "bucket.encryption",
-    "bucket.tls-only",
-    "bucket.versioning",
-}
+TRIGGER = Trigger(TriggerType.EVENT, "evt-1", "UpdateTrail", "arn:aws:sts::333333333333:assumed-role/Admin/jane")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def report(*findings: Finding, mode: str = "remediate") -> Report:
@@ -45,14 +25,18 @@ def make(check: str, status: Status) -> Finding:
     return Finding(check, status, f"{check} is wrong.", {"a": 1}, {"a": 2}, "x:Y", None)
 
 
-def test_catalogue_has_exactly_the_contract_check_ids() -> None:
-    assert set(CHECKS) == CONTRACT_IDS
+def test_the_finding_schema_documents_exactly_the_registered_check_ids() -> None:
+    schema = (ROOT / "docs" / "findings.md").read_text()
+    section = schema.split("## Check ids", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z]+\.[a-z0-9-]+)`", section))
+
+    assert documented == set(registered())
+    assert all(check.id.startswith(f"{check.resource.value}.") for check in registered().values())
 
 
 def test_readme_shows_the_catalogue_as_the_code_has_it() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-
-    assert markdown_table() in readme
+    assert markdown_table() in (ROOT / "README.md").read_text()
+    assert markdown_table() in (ROOT / "docs" / "checks.md").read_text()
 
 
 def test_top_level_severity_is_the_highest_and_status_the_worst() -> None:
@@ -83,7 +67,7 @@ def test_message_has_every_contract_key() -> None:
 
 
 def test_subject_is_one_short_line_and_attributes_allow_filtering() -> None:
-    many = report(*(make(check, Status.OPEN) for check in sorted(CONTRACT_IDS) if check.startswith("trail.")))
+    many = report(*(make(check, Status.OPEN) for check in sorted(registered()) if check.startswith("trail.")))
 
     assert len(many.subject()) < 100
     assert "\n" not in many.subject()

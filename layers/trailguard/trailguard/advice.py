@@ -1,4 +1,4 @@
-"""What each AWS error a repair can meet means, and what to do next (REFERENCE.md section 3)."""
+"""What each AWS error a repair can meet means, and what to do next (docs/aws-facts.md)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,13 @@ from trailguard.policy.errors import PolicyInputError
 from trailguard.policy.ids import TrailArn
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+PROBE_TRAIL = "trailguard-probe"  # the trail name TrailGuard asks a policy about when no real trail is known
 _KEY_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>(mrk-)?[0-9a-fA-F-]{32,36})$"
 )
@@ -45,6 +52,15 @@ def parse_trail_arn(value: str) -> TrailArn | None:
 
 def trail_arn(partition: str, region: str, account: str, name: str) -> str:
     return f"arn:{partition}:cloudtrail:{region}:{account}:trail/{name}"
+
+
+def probe_trail_arn(key: KeyArn, account: str) -> str:
+    """A trail ARN of `account` in the key's region, to ask a policy whether that account's trails are admitted."""
+    return trail_arn(key.partition, key.region, account, PROBE_TRAIL)
+
+
+def bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
 
 
 def role_arn(partition: str, account: str, role_name: str) -> str:

@@ -1,287 +1,150 @@
-"""The check catalogue: one row per check id (CONTRACT.md section 4).
+"""The check registry: every check is a small pure function registered with its catalogue row.
 
-The code reads severity, repair and compliance mapping from here, and the README's table is rendered
-from it (`python -m trailguard catalogue`), so the two cannot drift apart.
+A row says what the check verifies, how severe a violation is, whether and how TrailGuard repairs it, what a
+person should do, the compliance controls it maps to and the read permissions it relies on. The README table
+(`python -m trailguard catalogue`), docs/checks.md, the finding message and the tests all read the rows
+from here; the rows are declared next to their functions in `trailguard.<resource>.checks`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
 
+from trailguard.vocabulary import Repair, ResourceType, Severity
 
-class Severity(IntEnum):
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-    CRITICAL = 4
+if TYPE_CHECKING:
+    from trailguard.context import Context
+    from trailguard.findings import Violation
 
+__all__ = ["Check", "Repair", "Severity", "check", "checks_for", "markdown_table", "register", "registered"]
 
-class Repair(StrEnum):
-    """When TrailGuard repairs a check by itself."""
+CIS = "CIS AWS Foundations"
+CIS_PREVIOUS = "CIS AWS Foundations v1.4"
+SECURITY_HUB = "AWS Security Hub"
 
-    REMEDIATE = "remediate"  # in remediate mode
-    POLICIES = "policies"  # in remediate mode with TRAILGUARD_REPAIR_POLICIES=true
-    NEVER = "never"  # reported only: a person must decide
+# The rooms whose `checks` modules register checks, in the order the catalogue lists them.
+ROOMS = ("trail", "key", "bucket")
+
+CheckFunction = Callable[[Any, "Context"], "Violation | None"]
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str
-    resource: str
+    resource: ResourceType
     severity: Severity
-    title: str
+    title: str  # what it verifies
     repair: Repair
-    action: str | None
-    fix: str
+    action: str | None  # the AWS call that repairs it, None when reported only
+    fix: str  # what a person does about it
     compliance: tuple[str, ...]
+    reads: tuple[str, ...]  # the read permissions the check's facts need
+    phase: str = "main"  # the pipeline phase that evaluates it (the key repairs its state before its policy)
+    function: CheckFunction | None = None
 
 
-_CIS = "CIS AWS Foundations"
-_CIS_PREVIOUS = "CIS AWS Foundations v1.4"
+_REGISTRY: dict[str, Check] = {}
 
-CHECKS: dict[str, Check] = {
-    check.id: check
-    for check in (
-        Check(
-            "trail.encryption",
-            "trail",
-            Severity.HIGH,
-            "Trail logs are encrypted with SSE-KMS under the central key",
-            Repair.REMEDIATE,
-            "cloudtrail:UpdateTrail",
-            "UpdateTrail with KmsKeyId set to the central key ARN, after checking the key is enabled, in the "
-            "bucket's region and admits the trail",
-            (f"{_CIS} 3.5", f"{_CIS_PREVIOUS} 3.7", "AWS Security Hub CloudTrail.2"),
-        ),
-        Check(
-            "trail.logging",
-            "trail",
-            Severity.HIGH,
-            "Trail is logging",
-            Repair.REMEDIATE,
-            "cloudtrail:StartLogging",
-            "StartLogging in the trail's home region",
-            (f"{_CIS} 3.1", f"{_CIS_PREVIOUS} 3.1", "AWS Security Hub CloudTrail.1", "AWS Security Hub CloudTrail.3"),
-        ),
-        Check(
-            "trail.log-file-validation",
-            "trail",
-            Severity.MEDIUM,
-            "Log file integrity validation is on",
-            Repair.REMEDIATE,
-            "cloudtrail:UpdateTrail",
-            "UpdateTrail with EnableLogFileValidation",
-            (f"{_CIS} 3.2", f"{_CIS_PREVIOUS} 3.2", "AWS Security Hub CloudTrail.4"),
-        ),
-        Check(
-            "trail.multi-region",
-            "trail",
-            Severity.MEDIUM,
-            "Trail records every region",
-            Repair.NEVER,
-            None,
-            "Make the trail multi-region (UpdateTrail IsMultiRegionTrail) if it is meant to be the account's audit "
-            "trail; not automatic because it changes what the trail collects and costs",
-            (f"{_CIS} 3.1", f"{_CIS_PREVIOUS} 3.1", "AWS Security Hub CloudTrail.1"),
-        ),
-        Check(
-            "trail.destination",
-            "trail",
-            Severity.MEDIUM,
-            "Trail delivers to the central log bucket",
-            Repair.NEVER,
-            None,
-            "Point the trail at the central bucket (UpdateTrail S3BucketName); not automatic because the central "
-            "bucket policy must first admit the account and the old destination may be relied on",
-            ("AWS Security Hub CloudTrail.1",),
-        ),
-        Check(
-            "trail.delivery",
-            "trail",
-            Severity.HIGH,
-            "CloudTrail reports no delivery error",
-            Repair.NEVER,
-            None,
-            "Read LatestDeliveryError: an AccessDenied from KMS or S3 means the key or bucket policy no longer "
-            "admits the trail (see the key.* and bucket.* findings)",
-            ("AWS Security Hub CloudTrail.1",),
-        ),
-        Check(
-            "trail.deleted",
-            "trail",
-            Severity.HIGH,
-            "Trail was deleted",
-            Repair.NEVER,
-            None,
-            "Recreate the trail from its infrastructure code, or confirm the deletion was intended",
-            (f"{_CIS} 3.1", "AWS Security Hub CloudTrail.3"),
-        ),
-        Check(
-            "key.state",
-            "key",
-            Severity.CRITICAL,
-            "Central key is Enabled",
-            Repair.REMEDIATE,
-            "kms:CancelKeyDeletion+kms:EnableKey",
-            "CancelKeyDeletion (if pending deletion) then EnableKey",
-            ("AWS Security Hub KMS.3",),
-        ),
-        Check(
-            "key.rotation",
-            "key",
-            Severity.MEDIUM,
-            "Central key rotates automatically",
-            Repair.REMEDIATE,
-            "kms:EnableKeyRotation",
-            "EnableKeyRotation",
-            (f"{_CIS} 3.6", f"{_CIS_PREVIOUS} 3.8", "AWS Security Hub KMS.4"),
-        ),
-        Check(
-            "key.cloudtrail-encrypt",
-            "key",
-            Severity.CRITICAL,
-            "Key policy lets CloudTrail GenerateDataKey for every trail in scope",
-            Repair.POLICIES,
-            "kms:PutKeyPolicy",
-            "Add the cloudtrail.amazonaws.com kms:GenerateDataKey* grant with the encryption-context pattern "
-            "arn:aws:cloudtrail:*:<account>:trail/* for each account (the management account for organization trails)",
-            (f"{_CIS} 3.5", "AWS Security Hub CloudTrail.2"),
-        ),
-        Check(
-            "key.cloudtrail-describe",
-            "key",
-            Severity.HIGH,
-            "Key policy lets CloudTrail DescribeKey",
-            Repair.POLICIES,
-            "kms:PutKeyPolicy",
-            "Add the cloudtrail.amazonaws.com kms:DescribeKey grant",
-            (f"{_CIS} 3.5",),
-        ),
-        Check(
-            "key.public",
-            "key",
-            Severity.CRITICAL,
-            "Key policy grants nothing to an unpinned principal",
-            Repair.POLICIES,
-            "kms:PutKeyPolicy",
-            "Remove the grant, or pin it with aws:PrincipalOrgID, kms:CallerAccount or aws:SourceArn",
-            ("AWS Security Hub KMS.5",),
-        ),
-        Check(
-            "key.external-access",
-            "key",
-            Severity.HIGH,
-            "Key policy grants nothing to accounts outside the organization",
-            Repair.NEVER,
-            None,
-            "Remove the grant unless the outside account is a known log reader",
-            ("AWS Security Hub KMS.5",),
-        ),
-        Check(
-            "key.region",
-            "key",
-            Severity.HIGH,
-            "Central key is in the central bucket's region",
-            Repair.NEVER,
-            None,
-            "Create the key (or a multi-Region replica) in the bucket's region and point "
-            "TRAILGUARD_CENTRAL_KEY_ARN at it",
-            (),
-        ),
-        Check(
-            "bucket.cloudtrail-acl-check",
-            "bucket",
-            Severity.CRITICAL,
-            "Bucket policy lets CloudTrail GetBucketAcl",
-            Repair.POLICIES,
-            "s3:PutBucketPolicy",
-            "Add the cloudtrail.amazonaws.com s3:GetBucketAcl statement",
-            ("AWS Security Hub CloudTrail.1",),
-        ),
-        Check(
-            "bucket.cloudtrail-write",
-            "bucket",
-            Severity.CRITICAL,
-            "Bucket policy lets CloudTrail PutObject under AWSLogs/ for every account in scope",
-            Repair.POLICIES,
-            "s3:PutBucketPolicy",
-            "Add the cloudtrail.amazonaws.com s3:PutObject statement on AWSLogs/<account>/* (and AWSLogs/<org-id>/*) "
-            "with s3:x-amz-acl = bucket-owner-full-control",
-            ("AWS Security Hub CloudTrail.1",),
-        ),
-        Check(
-            "bucket.public",
-            "bucket",
-            Severity.CRITICAL,
-            "Bucket policy grants nothing to an unpinned principal",
-            Repair.POLICIES,
-            "s3:PutBucketPolicy",
-            "Remove the public statement; keep Block Public Access on",
-            (f"{_CIS_PREVIOUS} 3.3", "AWS Security Hub CloudTrail.6", "AWS Security Hub S3.2", "AWS Security Hub S3.3"),
-        ),
-        Check(
-            "bucket.external-access",
-            "bucket",
-            Severity.HIGH,
-            "Bucket policy grants nothing to accounts outside the organization",
-            Repair.NEVER,
-            None,
-            "Remove the grant unless the outside account is a known log reader",
-            ("AWS Security Hub S3.6",),
-        ),
-        Check(
-            "bucket.encryption",
-            "bucket",
-            Severity.HIGH,
-            "Default encryption is SSE-KMS with the central key",
-            Repair.REMEDIATE,
-            "s3:PutEncryptionConfiguration",
-            "PutBucketEncryption with aws:kms and the central key ARN",
-            ("AWS Security Hub S3.17",),
-        ),
-        Check(
-            "bucket.tls-only",
-            "bucket",
-            Severity.MEDIUM,
-            "Bucket policy denies requests without TLS",
-            Repair.POLICIES,
-            "s3:PutBucketPolicy",
-            "Add a Deny for aws:SecureTransport = false",
-            ("AWS Security Hub S3.5",),
-        ),
-        Check(
-            "bucket.versioning",
-            "bucket",
-            Severity.MEDIUM,
-            "Bucket versioning is enabled",
-            Repair.NEVER,
-            None,
-            "Enable versioning (PutBucketVersioning Status=Enabled); not automatic because it changes storage costs",
-            ("AWS Security Hub S3.14",),
-        ),
-    )
-}
+
+def register(
+    check_id: str,
+    resource: ResourceType,
+    severity: Severity,
+    *,
+    title: str,
+    repair: Repair,
+    action: str | None,
+    fix: str,
+    compliance: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (),
+    phase: str = "main",
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check `check_id`, with its catalogue row."""
+
+    def decorate(function: CheckFunction) -> CheckFunction:
+        if check_id in _REGISTRY and _REGISTRY[check_id].function is not function:
+            raise ValueError(f"check {check_id} is registered twice")
+        if not check_id.startswith(f"{resource.value}."):
+            raise ValueError(f"check {check_id} must be named after its resource type {resource.value}")
+        if (repair is Repair.NEVER) != (action is None):
+            raise ValueError(f"check {check_id}: a repaired check names its action, a reported one none")
+        _REGISTRY[check_id] = Check(
+            check_id, resource, severity, title, repair, action, fix, compliance, reads, phase, function
+        )
+        return function
+
+    return decorate
+
+
+def _load() -> dict[str, Check]:
+    for room in ROOMS:
+        importlib.import_module(f"trailguard.{room}.checks")
+    return _REGISTRY
+
+
+def registered() -> dict[str, Check]:
+    """Every check, by id, in catalogue order."""
+    registry = _load()
+    order = {room: index for index, room in enumerate(ROOMS)}
+    return dict(sorted(registry.items(), key=lambda item: order.get(item[1].resource.value, len(order))))
 
 
 def check(check_id: str) -> Check:
-    return CHECKS[check_id]
+    registry = _REGISTRY if check_id in _REGISTRY else _load()
+    return registry[check_id]
+
+
+def checks_for(resource: ResourceType, phase: str | None = None) -> Iterator[Check]:
+    for item in registered().values():
+        if item.resource is resource and (phase is None or item.phase == phase):
+            yield item
+
+
+def evaluate(resource: ResourceType, subject: Any, context: Context, phase: str | None = None) -> list[Violation]:
+    """Run every registered check of `resource` (of one phase) on `subject`: the violations, in catalogue order."""
+    found: list[Violation] = []
+    for item in checks_for(resource, phase):
+        assert item.function is not None
+        violation = item.function(subject, context)
+        if violation is not None:
+            found.append(violation)
+    return found
+
+
+REPAIR_WORDS = {
+    Repair.REMEDIATE: "automatic in `remediate` mode",
+    Repair.POLICIES: "automatic with `TRAILGUARD_REPAIR_POLICIES=true`",
+    Repair.NEVER: "reported only",
+}
 
 
 def markdown_table() -> str:
-    """The README's check catalogue table."""
-    repair_words = {
-        Repair.REMEDIATE: "automatic in `remediate` mode",
-        Repair.POLICIES: "automatic with `TRAILGUARD_REPAIR_POLICIES=true`",
-        Repair.NEVER: "reported only",
-    }
+    """The README's check catalogue table (and docs/checks.md's)."""
     lines = [
         "| check | severity | what it verifies | repair | how to fix | compliance |",
         "|---|---|---|---|---|---|",
     ]
-    for item in CHECKS.values():
+    for item in registered().values():
         lines.append(
-            f"| `{item.id}` | {item.severity.name} | {item.title} | {repair_words[item.repair]} | {item.fix} | "
+            f"| `{item.id}` | {item.severity.name} | {item.title} | {REPAIR_WORDS[item.repair]} | {item.fix} | "
             f"{', '.join(item.compliance) or '-'} |"
         )
     return "\n".join(lines)
+
+
+# The read permissions of the facts each resource's checks are evaluated on.
+TRAIL_READS = ("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus")
+KEY_READS = ("kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:GetKeyPolicy")
+BUCKET_READS = (
+    "s3:GetBucketPolicy",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetAccountPublicAccessBlock",
+    "s3:GetBucketAcl",
+    "s3:GetBucketLocation",
+)
+ORGANIZATION_READS = ("organizations:ListAccounts", "cloudtrail:ListTrails", "cloudtrail:GetTrail")

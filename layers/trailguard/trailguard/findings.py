@@ -1,22 +1,19 @@
-"""Findings and the message that carries them (CONTRACT.md section 3)."""
+"""Findings and the message that carries them (the schema is described in docs/findings.md)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from trailguard.catalogue import Severity, check
+from trailguard.arns import parse_trail_arn
+from trailguard.catalogue import check
+from trailguard.vocabulary import ResourceType, Severity, Status, TriggerType
+
+__all__ = ["SCHEMA", "Finding", "Report", "Resource", "Status", "Trigger", "Violation"]
 
 SCHEMA = "trailguard.finding/1"
-
-
-class Status(StrEnum):
-    REMEDIATED = "REMEDIATED"
-    OPEN = "OPEN"
-    REMEDIATION_FAILED = "REMEDIATION_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +69,28 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Resource:
-    type: str  # trail | key | bucket
+    """Which resource, where: the account that owns it and the region where it may be changed (a trail's
+    home region)."""
+
+    type: ResourceType
     arn: str
     account: str
     region: str
     name: str
+    partition: str = "aws"
+
+    @classmethod
+    def trail(cls, arn: str) -> Resource:
+        """The trail a full ARN names (its account owns it; its region is the home region)."""
+        parsed = parse_trail_arn(arn)
+        if parsed is None:
+            raise ValueError(f"{arn!r} is not a trail ARN")
+        return cls(ResourceType.TRAIL, parsed.arn, parsed.account, parsed.region, parsed.name, parsed.partition)
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    type: str  # event | sweep
+    type: TriggerType
     event_id: str | None = None
     event_name: str | None = None
     actor: str | None = None
@@ -114,9 +123,9 @@ class Report:
         resource = self.resource
         where = f"{resource.type} {resource.name} (account {resource.account}, {resource.region})"
         who = ""
-        if self.trigger.type == "event":
+        if self.trigger.type is TriggerType.EVENT:
             who = f" after {self.trigger.event_name} by {self.trigger.actor}"
-        elif self.trigger.type == "sweep":
+        elif self.trigger.type is TriggerType.SWEEP:
             who = " found by the scheduled sweep"
         parts = [f"{self.severity.name}: {where}{who}."]
         for finding in self.findings:
@@ -134,7 +143,7 @@ class Report:
             "schema": SCHEMA,
             "text": self.text(),
             "resource": {
-                "type": self.resource.type,
+                "type": self.resource.type.value,
                 "arn": self.resource.arn,
                 "account": self.resource.account,
                 "region": self.resource.region,
@@ -144,7 +153,7 @@ class Report:
             "mode": self.mode,
             "findings": [finding.to_dict() for finding in self.findings],
             "trigger": {
-                "type": self.trigger.type,
+                "type": self.trigger.type.value,
                 "event_id": self.trigger.event_id,
                 "event_name": self.trigger.event_name,
                 "actor": self.trigger.actor,
@@ -158,7 +167,7 @@ class Report:
             "severity": {"DataType": "String", "StringValue": self.severity.name},
             "status": {"DataType": "String", "StringValue": self.status.value},
             "account": {"DataType": "String", "StringValue": self.resource.account},
-            "resource_type": {"DataType": "String", "StringValue": self.resource.type},
+            "resource_type": {"DataType": "String", "StringValue": self.resource.type.value},
             "checks": {"DataType": "String.Array", "StringValue": json.dumps(checks)},
         }
 

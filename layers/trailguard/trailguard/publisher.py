@@ -1,4 +1,4 @@
-"""Publishes one SNS message per non-compliant resource (CONTRACT.md section 3)."""
+"""Publishes one SNS message per non-compliant resource (docs/findings.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What every handler does around its guard: settings, parsing, idempotency, outcome metrics.
 
-A handler is `return run(event, context, handle_trail_event)`: the guard function is the only difference.
+A handler is `return run(event, context, GUARD, CONTAINER)`: the guard is the only difference, and
+CONTAINER is what the warm container keeps between invocations (`trailguard.warm.Warm`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,25 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from trailguard.errors import EventParseError
-from trailguard.events import ApiCallEvent, parse_api_call
-from trailguard.guard import Deps, Outcome
+from trailguard.events import parse_api_call
 from trailguard.observability import count, logger, metrics
+from trailguard.pipeline import handle_event
 from trailguard.publisher import SnsPublisher
+from trailguard.resource import Deps, Guard, Outcome
 from trailguard.sessions import SessionFactory
 from trailguard.settings import Settings
+from trailguard.vocabulary import Result
+from trailguard.warm import Warm
 
-Guard = Callable[[ApiCallEvent, Deps], Outcome]
+
+def dependencies(settings: Settings, container: Warm, sessions: SessionFactory | None = None) -> Deps:
+    sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
+    return Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn), container)
 
 
-def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | None = None) -> dict[str, Any]:
+def run(
+    event: Any, context: Any, guard: Guard[Any, Any], container: Warm, *, sessions: SessionFactory | None = None
+) -> dict[str, Any]:
     settings = Settings.from_env(os.environ)  # invalid configuration fails fast, naming the variable
     try:
         parsed = parse_api_call(event)
@@ -32,23 +41,22 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
             reason=str(error),
             event_id=event.get("id") if isinstance(event, dict) else None,
         )
-        count("dropped")
-        return {"result": "dropped", "reason": str(error)}
+        count(Result.DROPPED)
+        return {"result": Result.DROPPED.value, "reason": str(error)}
     logger.append_keys(
         event_id=parsed.id,
         event_name=parsed.record.eventName,
         account=parsed.account_id,
         region=parsed.record.awsRegion,
     )
-    sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
-    deps = Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn))
+    deps = dependencies(settings, container, sessions)
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
         try:
-            outcome = guard(parsed, deps)
+            outcome = handle_event(parsed, deps, guard)
         except EventParseError as error:
             logger.error("event dropped: cannot be understood", reason=str(error))
-            outcome = Outcome("dropped", reason=str(error))
+            outcome = Outcome(Result.DROPPED, reason=str(error))
         except Exception as error:
             # Transient AWS failures and defects: raised, so that Lambda retries and the DLQ keeps the event.
             count("failed")
@@ -85,12 +93,9 @@ def _idempotent(
     return wrapped
 
 
-def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]]) -> dict[str, Any]:
+def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]], container: Warm) -> dict[str, Any]:
     """A scheduled job (the sweep): the same settings, credentials and publisher as the event handlers."""
-    settings = Settings.from_env(os.environ)
-    sessions = SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
-    deps = Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn))
-    summary = job(deps)
+    summary = job(dependencies(Settings.from_env(os.environ), container))
     for outcome, number in summary.get("outcomes", {}).items():
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=number)
     # Alarmed on in template.yaml: a resource the sweep could not evaluate, an account it could not read.

@@ -1,42 +1,118 @@
-"""Configuration read once from the environment and validated (CONTRACT.md section 2)."""
+"""Configuration: the functions' environment variables, validated once into a typed model.
+
+Each field is named after its variable (`alias`); an invalid or missing value fails fast with a
+ConfigurationError that names the variable. The variables are listed in docs/configuration.md.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
+from typing import Annotated, Any
 
-from trailguard.arns import ACCOUNT_ID, KeyArn, parse_key_arn
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from trailguard.arns import (
+    ACCOUNT_ID,
+    BUCKET_NAME,
+    ORG_ID,
+    REGION,
+    ROLE_NAME,
+    TABLE_NAME,
+    TOPIC_ARN,
+    KeyArn,
+    parse_key_arn,
+)
 from trailguard.errors import ConfigurationError
+from trailguard.vocabulary import Mode
 
-_BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
-_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+__all__ = ["Mode", "Settings"]
 
 
-class Mode(StrEnum):
-    REMEDIATE = "remediate"
-    REPORT = "report"
+def _blank_is_unset(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    central_key: KeyArn
-    log_bucket: str
-    topic_arn: str
-    mode: Mode = Mode.REMEDIATE
-    remediation_role_name: str = "TrailGuardRemediation"
-    management_account_id: str | None = None
-    org_id: str | None = None
-    exempt_tag: str = "trailguard:exempt"
-    repair_policies: bool = False
-    idempotency_table: str | None = None
-    accounts: tuple[str, ...] | None = None
-    regions: tuple[str, ...] | None = None
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _listing(pattern: re.Pattern[str], what: str) -> BeforeValidator:
+    def split(value: Any) -> tuple[str, ...] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        items = tuple(dict.fromkeys(item.strip() for item in str(value).split(",") if item.strip()))
+        for item in items:
+            if not pattern.match(item):
+                raise ValueError(f"{item!r} is not {what}")
+        return items or None
+
+    return BeforeValidator(split)
+
+
+def _key(value: Any) -> KeyArn:
+    if isinstance(value, KeyArn):
+        return value
+    parsed = parse_key_arn(str(value)) if value is not None else None
+    if parsed is None:
+        raise ValueError(
+            f"{value!r} is not a full KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); "
+            "aliases and bare key ids resolve differently in each account"
+        )
+    return parsed
+
+
+def _choice(*allowed: str) -> BeforeValidator:
+    def lower(value: Any) -> Any:
+        if isinstance(value, str) and value.lower() not in allowed:
+            raise ValueError(f"{value!r} is not " + " or ".join(repr(choice) for choice in allowed))
+        return value.lower() if isinstance(value, str) else value
+
+    return BeforeValidator(lower)
+
+
+Optional = BeforeValidator(_blank_is_unset)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, arbitrary_types_allowed=True, extra="ignore")
+
+    central_key: Annotated[KeyArn, Optional, BeforeValidator(_key)] = Field(alias="TRAILGUARD_CENTRAL_KEY_ARN")
+    log_bucket: Annotated[str, Optional, _matching(BUCKET_NAME, "a valid S3 bucket name")] = Field(
+        alias="TRAILGUARD_LOG_BUCKET"
+    )
+    topic_arn: Annotated[str, Optional, _matching(TOPIC_ARN, "an SNS topic ARN")] = Field(alias="TRAILGUARD_TOPIC_ARN")
+    mode: Annotated[Mode, Optional, _choice("remediate", "report")] = Field(Mode.REMEDIATE, alias="TRAILGUARD_MODE")
+    remediation_role_name: Annotated[str, Optional, _matching(ROLE_NAME, "an IAM role name")] = Field(
+        "TrailGuardRemediation", alias="TRAILGUARD_REMEDIATION_ROLE_NAME"
+    )
+    management_account_id: Annotated[str | None, Optional, _matching(ACCOUNT_ID, "a twelve-digit account id")] = Field(
+        None, alias="TRAILGUARD_MANAGEMENT_ACCOUNT_ID"
+    )
+    org_id: Annotated[str | None, Optional, _matching(ORG_ID, "an organization id (o-...)")] = Field(
+        None, alias="TRAILGUARD_ORG_ID"
+    )
+    exempt_tag: Annotated[str, Optional] = Field("trailguard:exempt", alias="TRAILGUARD_EXEMPT_TAG")
+    repair_policies: Annotated[bool, Optional, _choice("true", "false")] = Field(
+        False, alias="TRAILGUARD_REPAIR_POLICIES"
+    )
+    idempotency_table: Annotated[str | None, Optional, _matching(TABLE_NAME, "a DynamoDB table name")] = Field(
+        None, alias="TRAILGUARD_IDEMPOTENCY_TABLE"
+    )
+    accounts: Annotated[tuple[str, ...] | None, Optional, _listing(ACCOUNT_ID, "a twelve-digit account id")] = Field(
+        None, alias="TRAILGUARD_ACCOUNTS"
+    )
+    regions: Annotated[tuple[str, ...] | None, Optional, _listing(REGION, "an AWS region name")] = Field(
+        None, alias="TRAILGUARD_REGIONS"
+    )
 
     @property
     def central_key_arn(self) -> str:
@@ -49,79 +125,16 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Validate every variable; the first problem raises ConfigurationError naming the variable."""
-
-        def get(name: str) -> str | None:
-            value = environ.get(name, "").strip()
-            return value or None
-
-        def required(name: str) -> str:
-            value = get(name)
-            if value is None:
-                raise ConfigurationError(name, "is required and not set")
-            return value
-
-        def matching(name: str, pattern: re.Pattern[str], what: str, value: str | None) -> str | None:
-            if value is not None and not pattern.match(value):
-                raise ConfigurationError(name, f"{value!r} is not {what}")
-            return value
-
-        key_value = required("TRAILGUARD_CENTRAL_KEY_ARN")
-        central_key = parse_key_arn(key_value)
-        if central_key is None:
-            raise ConfigurationError(
-                "TRAILGUARD_CENTRAL_KEY_ARN",
-                f"{key_value!r} is not a full KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); "
-                "aliases and bare key ids resolve differently in each account",
-            )
-        bucket = matching(
-            "TRAILGUARD_LOG_BUCKET", _BUCKET_NAME, "a valid S3 bucket name", required("TRAILGUARD_LOG_BUCKET")
-        )
-        topic = matching("TRAILGUARD_TOPIC_ARN", _TOPIC_ARN, "an SNS topic ARN", required("TRAILGUARD_TOPIC_ARN"))
-        mode_value = (get("TRAILGUARD_MODE") or "remediate").lower()
+        names = {field.alias for field in cls.model_fields.values() if field.alias}
+        values = {name: environ[name] for name in names if name in environ and environ[name].strip()}
         try:
-            mode = Mode(mode_value)
-        except ValueError:
-            raise ConfigurationError("TRAILGUARD_MODE", f"{mode_value!r} is not 'remediate' or 'report'") from None
-        role = matching(
-            "TRAILGUARD_REMEDIATION_ROLE_NAME",
-            _ROLE_NAME,
-            "an IAM role name",
-            get("TRAILGUARD_REMEDIATION_ROLE_NAME") or "TrailGuardRemediation",
-        )
-        management = matching(
-            "TRAILGUARD_MANAGEMENT_ACCOUNT_ID",
-            ACCOUNT_ID,
-            "a twelve-digit account id",
-            get("TRAILGUARD_MANAGEMENT_ACCOUNT_ID"),
-        )
-        org_id = matching("TRAILGUARD_ORG_ID", _ORG_ID, "an organization id (o-...)", get("TRAILGUARD_ORG_ID"))
-        repair_value = (get("TRAILGUARD_REPAIR_POLICIES") or "false").lower()
-        if repair_value not in {"true", "false"}:
-            raise ConfigurationError("TRAILGUARD_REPAIR_POLICIES", f"{repair_value!r} is not 'true' or 'false'")
-        table = matching(
-            "TRAILGUARD_IDEMPOTENCY_TABLE", _TABLE_NAME, "a DynamoDB table name", get("TRAILGUARD_IDEMPOTENCY_TABLE")
-        )
-        return cls(
-            central_key=central_key,
-            log_bucket=bucket or "",
-            topic_arn=topic or "",
-            mode=mode,
-            remediation_role_name=role or "TrailGuardRemediation",
-            management_account_id=management,
-            org_id=org_id,
-            exempt_tag=get("TRAILGUARD_EXEMPT_TAG") or "trailguard:exempt",
-            repair_policies=repair_value == "true",
-            idempotency_table=table,
-            accounts=_list("TRAILGUARD_ACCOUNTS", get("TRAILGUARD_ACCOUNTS"), ACCOUNT_ID, "a twelve-digit account id"),
-            regions=_list("TRAILGUARD_REGIONS", get("TRAILGUARD_REGIONS"), _REGION, "an AWS region name"),
-        )
+            return cls.model_validate(values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            variable = str(first["loc"][0]) if first["loc"] else "configuration"
+            problem = "is required and not set" if first["type"] == "missing" else _problem(first["msg"])
+            raise ConfigurationError(variable, problem) from None
 
 
-def _list(name: str, value: str | None, pattern: re.Pattern[str], what: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    items = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
-    for item in items:
-        if not pattern.match(item):
-            raise ConfigurationError(name, f"{item!r} is not {what}")
-    return items or None
+def _problem(message: str) -> str:
+    return message.removeprefix("Value error, ")

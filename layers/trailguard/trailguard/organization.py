@@ -9,40 +9,31 @@ policies must admit its account (the management account for organization trails)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from trailguard.arns import organizations_region, parse_trail_arn
-from trailguard.guard import Deps
+from trailguard.findings import Resource
 from trailguard.observability import logger
 from trailguard.sessions import AccessError, error_code, error_message, is_transient
 from trailguard.settings import Settings
+from trailguard.trail.facts import Trail
+from trailguard.warm import ORGANIZATION_TTL
 
-CACHE_SECONDS = 300.0
+if TYPE_CHECKING:
+    from trailguard.resource import Deps
+
 WORKERS = 8  # accounts read at once by the key and bucket guards
-_CACHE: dict[str, tuple[float, Any]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class ScopedTrail:
-    arn: str
-    account: str
-    home_region: str
-    organization: bool
-    s3_bucket: str | None
-    s3_prefix: str | None
-    kms_key_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     accounts: frozenset[str]  # the organization
-    trails: tuple[ScopedTrail, ...]  # trails that use the central key or deliver to the central bucket
+    trails: tuple[Trail, ...]  # trails that use the central key or deliver to the central bucket
     problems: tuple[str, ...] = ()  # accounts or regions that could not be read, and why
     organization_known: bool = True  # False when the organization could not be listed (nor configured)
 
@@ -52,20 +43,6 @@ class Scope:
         return tuple(sorted({trail.account for trail in self.trails}))
 
 
-def forget() -> None:
-    _CACHE.clear()
-
-
-def _cached(name: str, compute: Any) -> Any:
-    now = time.monotonic()
-    hit = _CACHE.get(name)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    value = compute()
-    _CACHE[name] = (now, value)
-    return value
-
-
 def organization_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
     settings = deps.settings
     always = {settings.central_key.account}
@@ -73,9 +50,9 @@ def organization_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
         always.add(settings.management_account_id)
     if settings.accounts:
         return frozenset(always | set(settings.accounts)), ()
-    listed, problems = _cached("accounts", lambda: _list_accounts(deps))
+    listed, problems = deps.warm.value("accounts", ORGANIZATION_TTL, lambda: _list_accounts(deps))
     if problems:
-        _CACHE.pop("accounts", None)  # a failure is not remembered: the next event tries again
+        deps.warm.drop("accounts")  # a failure is not remembered: the next event tries again
     return frozenset(always | set(listed)), problems
 
 
@@ -117,40 +94,26 @@ def regions(deps: Deps) -> tuple[str, ...]:
         names = sorted(region["RegionName"] for region in ec2.describe_regions(AllRegions=False)["Regions"])
         return tuple(names) or (key_region,)
 
-    return tuple(_cached("regions", enabled))
+    return deps.warm.value("regions", ORGANIZATION_TTL, enabled)
 
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """Every trail the organization's accounts own (as GetTrail returns it), and what could not be read."""
+    """Every trail the organization's accounts own (their configuration), and what could not be read."""
 
     accounts: frozenset[str]
-    trails: tuple[tuple[str, dict[str, Any]], ...]  # (trail ARN, GetTrail's Trail), by ARN
+    trails: tuple[Trail, ...]  # by ARN
     problems: tuple[str, ...]
     organization_known: bool
 
     def scope(self, settings: Settings) -> Scope:
         """The trails that use the central key or deliver to the central bucket."""
         scoped = tuple(
-            _scoped(arn, trail)
-            for arn, trail in self.trails
-            if trail.get("KmsKeyId") == settings.central_key_arn or trail.get("S3BucketName") == settings.log_bucket
+            trail
+            for trail in self.trails
+            if trail.kms_key_id == settings.central_key_arn or trail.s3_bucket == settings.log_bucket
         )
         return Scope(self.accounts, scoped, self.problems, self.organization_known)
-
-
-def _scoped(arn: str, trail: dict[str, Any]) -> ScopedTrail:
-    parsed = parse_trail_arn(arn)
-    assert parsed is not None  # the inventory holds only trail ARNs
-    return ScopedTrail(
-        arn,
-        parsed.account,
-        trail.get("HomeRegion") or parsed.region,
-        bool(trail.get("IsOrganizationTrail")),
-        trail.get("S3BucketName"),
-        trail.get("S3KeyPrefix") or None,
-        trail.get("KmsKeyId") or None,
-    )
 
 
 def discover(deps: Deps) -> Scope:
@@ -168,17 +131,18 @@ def inventory(deps: Deps, *, tolerant: bool = False) -> Inventory:
     deps.sessions.own_account  # resolved once, before the threads ask for it  # noqa: B018
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda account: _inventory_account(deps, account, names, tolerant), sorted(accounts)))
-    found = {arn: trail for trails, _ in results for arn, trail in trails.items()}
+    found = {trail.arn: trail for trails, _ in results for trail in trails.values()}
     issues = [*problems, *(issue for _, account_issues in results for issue in account_issues)]
     if issues:
         logger.warning("trails of the organization partly unknown", problems=issues)
-    return Inventory(accounts, tuple(sorted(found.items())), tuple(issues), organization_known=not problems)
+    trails = tuple(found[arn] for arn in sorted(found))
+    return Inventory(accounts, trails, tuple(issues), organization_known=not problems)
 
 
 def _inventory_account(
     deps: Deps, account: str, names: tuple[str, ...], tolerant: bool
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    found: dict[str, dict[str, Any]] = {}
+) -> tuple[dict[str, Trail], list[str]]:
+    found: dict[str, Trail] = {}
     issues: list[str] = []
     for region in names:
         try:
@@ -193,7 +157,7 @@ def _inventory_account(
     return found, issues
 
 
-def _inventory_region(deps: Deps, account: str, region: str, found: dict[str, dict[str, Any]]) -> None:
+def _inventory_region(deps: Deps, account: str, region: str, found: dict[str, Trail]) -> None:
     client = deps.sessions.client("cloudtrail", account, region)
     for info in _list_trails(client):
         arn = info["TrailARN"]
@@ -201,7 +165,7 @@ def _inventory_region(deps: Deps, account: str, region: str, found: dict[str, di
         home = info.get("HomeRegion") or (parsed.region if parsed else region)
         if arn in found or parsed is None or home != region or parsed.account != account:
             continue  # shadow copies, other regions' trails and organization trails seen from members
-        found[arn] = {**client.get_trail(Name=arn)["Trail"], "HomeRegion": home}
+        found[arn] = Trail.from_api(Resource.trail(arn), {**client.get_trail(Name=arn)["Trail"], "HomeRegion": home})
 
 
 def _list_trails(client: Any) -> Iterable[dict[str, Any]]:

@@ -1,0 +1,50 @@
+"""The central bucket's repairs: default encryption back to the central key; with policy repair on, the
+CloudTrail grants merged into the bucket policy (public grants out) and Block Public Access on."""
+
+from __future__ import annotations
+
+from trailguard import policy
+from trailguard.bucket.facts import BucketAdapter, BucketState
+from trailguard.context import Context
+from trailguard.observability import logger
+from trailguard.resource import Attempts
+
+POLICY_CHECKS = ("bucket.cloudtrail-acl-check", "bucket.cloudtrail-write", "bucket.public", "bucket.tls-only")
+
+
+def repair(state: BucketState, checks: set[str], context: Context, adapter: BucketAdapter, attempts: Attempts) -> None:
+    settings, scope = context.settings, context.scope
+    if "bucket.encryption" in checks:
+        bucket_key = bool((state.encryption or {}).get("BucketKeyEnabled"))
+        attempts.attempt(
+            ["bucket.encryption"],
+            "s3:PutEncryptionConfiguration",
+            lambda: adapter.put_encryption(settings.central_key_arn, bucket_key),
+        )
+    policy_checks = [name for name in POLICY_CHECKS if name in checks]
+    if policy_checks and settings.repair_policies:
+        trails = scope.trails if scope is not None else ()
+        trail_accounts = scope.trail_accounts if scope is not None else ()
+        try:
+            existing = policy.parse_policy(state.policy or {"Version": "2012-10-17", "Statement": []})
+            management = settings.management_account_id
+            prefixes = {trail.s3_prefix for trail in trails if trail.s3_bucket == state.name}
+            merged = policy.merge_bucket_policy(
+                existing,
+                state.name,
+                trail_accounts=[account for account in trail_accounts if account != management],
+                management_account=management,
+                org_id=settings.org_id,
+                prefix=prefixes.pop() if len(prefixes) == 1 else None,
+                partition=settings.central_key.partition,
+                kms_key_arn=settings.central_key_arn,
+            )
+        except (policy.PolicyRepairError, policy.PolicyParseError) as error:
+            attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
+        else:
+            if merged.changed and attempts.attempt(
+                policy_checks, "s3:PutBucketPolicy", lambda: adapter.put_policy(merged.policy)
+            ):
+                logger.info("bucket policy repaired", changes=list(merged.changes))
+    if "bucket.public" in checks and settings.repair_policies and not all(state.public_access_block.values()):
+        attempts.attempt(["bucket.public"], "s3:PutBucketPublicAccessBlock", adapter.block_public_access)

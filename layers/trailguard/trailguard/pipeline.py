@@ -1,0 +1,189 @@
+"""The one pipeline every guarded resource goes through, calling only downward:
+
+    read -> evaluate (per phase) -> exemption -> repair -> confirming read -> settle -> publish
+
+A resource (trail, key, bucket) supplies a `Guard`: which events it handles and what resource each names, how
+its facts are read, its phases, and how its violations are repaired and confirmed. The checks come from the
+registry (`trailguard.catalogue`). The pipeline owns the order, the report mode, transient errors and the
+one message per evaluated resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from trailguard import catalogue
+from trailguard.context import Context
+from trailguard.events import ApiCallEvent
+from trailguard.findings import Finding, Report, Resource, Status, Trigger, Violation
+from trailguard.observability import logger
+from trailguard.organization import Scope, discover
+from trailguard.resource import Attempts, Deps, Guard, Ignored, Outcome, Phase, Unreadable
+from trailguard.sessions import is_transient
+from trailguard.vocabulary import Result, TriggerType
+
+SWEEP = Trigger(TriggerType.SWEEP)
+
+
+def screen(event: ApiCallEvent, guard: Guard[Any, Any]) -> Outcome | None:
+    """Why an event changes nothing and says nothing (not a call this guard handles, or a failed call); None
+    when it is to be evaluated."""
+    record = event.record
+    if record.eventName not in guard.events:
+        return Outcome(Result.IGNORED, reason=f"{record.eventName} is not a {guard.type} event TrailGuard handles")
+    if event.failed:
+        return Outcome(Result.IGNORED, reason=f"the call failed with {record.errorCode}")
+    return None
+
+
+def event_trigger(event: ApiCallEvent) -> Trigger:
+    record = event.record
+    return Trigger(TriggerType.EVENT, record.eventID or event.id, record.eventName, record.userIdentity.actor)
+
+
+def handle_event(event: ApiCallEvent, deps: Deps, guard: Guard[Any, Any]) -> Outcome:
+    """An event: screen it, find what it names, and evaluate that."""
+    skipped = screen(event, guard)
+    if skipped is not None:
+        return skipped
+    try:
+        target = guard.target(event, deps)
+    except Ignored as ignored:
+        return Outcome(Result.IGNORED, ignored.resource, ignored.reason)
+    return evaluate(guard, target, event_trigger(event), deps)
+
+
+def evaluate[T, S](
+    guard: Guard[T, S], target: T, trigger: Trigger, deps: Deps, *, scope: Scope | None = None
+) -> Outcome:
+    """Read, evaluate, repair, confirm, settle and publish one resource."""
+    settings = deps.settings
+    try:
+        subject = guard.read(target, deps)
+    except Ignored as ignored:
+        return Outcome(Result.IGNORED, ignored.resource, ignored.reason)
+    except Unreadable as unreadable:
+        return publish(deps, unreadable.resource, trigger, unreadable.findings)
+    resource = guard.resource(subject, deps)
+    attempts = Attempts()
+    violations: list[Violation] = []
+    contexts: list[tuple[Phase, Context]] = []
+    for phase in guard.phases:
+        if not guard.ready(phase, subject):
+            continue
+        try:
+            if phase.needs_scope and scope is None:
+                scope = discover(deps)
+            context = guard.context(subject, deps, scope if phase.needs_scope else None)
+        except (ClientError, BotoCoreError) as error:
+            if not (attempts.attempted and is_transient(error)):
+                raise
+            # Something was already changed: report that now, and let the retry evaluate the rest.
+            attempts.retry = error
+            logger.warning("organization scan failed after a repair", error=str(error), phase=phase.name)
+            break
+        found = catalogue.evaluate(guard.type, subject, context, phase.name)
+        violations += found
+        contexts.append((phase, context))
+        if phase.repair_first and found and settings.remediate:
+            guard.repair(subject, {violation.check for violation in found}, context, deps, attempts)
+    if not violations:
+        logger.info("resource compliant", resource_type=guard.type.value, resource_arn=resource.arn)
+        return Outcome(Result.COMPLIANT, resource.arn)
+    try:
+        exempt = guard.exempt(subject, violations, deps)
+    except Unreadable as unreadable:
+        return publish(deps, unreadable.resource, trigger, unreadable.findings)
+    if exempt:
+        logger.info("resource exempt", resource_type=guard.type.value, resource_arn=resource.arn)
+        return Outcome(Result.EXEMPT, resource.arn)
+    if not settings.remediate:
+        return publish(deps, resource, trigger, settle(violations, {}, attempts.failed, set()))
+    checks = {violation.check for violation in violations}
+    for phase, context in contexts:
+        if not phase.repair_first:
+            phase_checks = {v.check for v in violations if catalogue.check(v.check).phase == phase.name}
+            if phase_checks:
+                guard.repair(subject, phase_checks, context, deps, attempts)
+    still: set[str] = set()
+    if attempts.attempted:
+        still, violations = _confirm(guard, subject, contexts, violations, checks, deps, attempts)
+    if attempts.retry is not None and not attempts.attempted:
+        raise attempts.retry
+    outcome = publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
+    if attempts.retry is not None:
+        raise attempts.retry
+    return outcome
+
+
+def _confirm[S](
+    guard: Guard[Any, S],
+    subject: S,
+    contexts: list[tuple[Phase, Context]],
+    violations: list[Violation],
+    checks: set[str],
+    deps: Deps,
+    attempts: Attempts,
+) -> tuple[set[str], list[Violation]]:
+    """A fresh read after the repairs. A violation the first read could not see (a disabled key cannot say
+    whether it rotates) is repaired once and read again."""
+    fresh = guard.confirm(subject, attempts, deps)
+    again = _evaluate_all(guard, fresh, contexts)
+    new = [violation for violation in again if violation.check not in checks]
+    if new:
+        violations = violations + new
+        by_phase = {phase.name: context for phase, context in contexts}
+        before = dict(attempts.attempted)
+        for name, context in by_phase.items():
+            phase_checks = {v.check for v in new if catalogue.check(v.check).phase == name}
+            if phase_checks:
+                guard.repair(fresh, phase_checks, context, deps, attempts)
+        if attempts.attempted != before:
+            again = _evaluate_all(guard, guard.confirm(fresh, attempts, deps), contexts)
+    return {violation.check for violation in again}, violations
+
+
+def _evaluate_all[S](guard: Guard[Any, S], subject: S, contexts: list[tuple[Phase, Context]]) -> list[Violation]:
+    return [v for phase, context in contexts for v in catalogue.evaluate(guard.type, subject, context, phase.name)]
+
+
+def settle(
+    violations: Iterable[Violation], attempted: Mapping[str, str], failed: Mapping[str, str], still: set[str]
+) -> list[Finding]:
+    """Each violation's final status: REMEDIATED only when the repair ran and a fresh read no longer shows it.
+
+    attempted: check -> the action that ran; failed: check -> why the repair failed or was not tried;
+    still: the checks a fresh read still finds violated.
+    """
+    findings: list[Finding] = []
+    for violation in violations:
+        name = violation.check
+        if name in failed:
+            findings.append(
+                Finding.of(
+                    violation, Status.REMEDIATION_FAILED, action=catalogue.check(name).action, error=failed[name]
+                )
+            )
+        elif name in attempted and name not in still:
+            findings.append(Finding.of(violation, Status.REMEDIATED, action=attempted[name]))
+        elif name in attempted:
+            findings.append(
+                Finding.of(
+                    violation,
+                    Status.REMEDIATION_FAILED,
+                    action=attempted[name],
+                    error=f"{attempted[name]} succeeded but a fresh read still shows the problem",
+                )
+            )
+        else:
+            findings.append(Finding.of(violation, Status.OPEN))
+    return findings
+
+
+def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:
+    report = Report(resource, tuple(findings), trigger, deps.settings.mode.value)
+    message_id = deps.publisher.publish(report)
+    return Outcome(Result(report.status.value.lower()), resource.arn, message_id=message_id)

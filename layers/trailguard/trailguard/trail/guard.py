@@ -1,0 +1,103 @@
+"""The trail's guard: which events name a trail, and how its facts, checks and repairs plug into the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from botocore.exceptions import ClientError
+
+from trailguard.advice import explain
+from trailguard.context import Context
+from trailguard.events import ApiCallEvent
+from trailguard.findings import Resource, Violation
+from trailguard.observability import logger
+from trailguard.resource import Attempts, Deps, Ignored, Phase, Unreadable, unreadable_findings
+from trailguard.sessions import AccessError, error_code, is_transient
+from trailguard.trail import repairs
+from trailguard.trail.facts import Trail, TrailAdapter, TrailNotFound, named_trail
+from trailguard.vocabulary import ResourceType
+
+if TYPE_CHECKING:
+    from trailguard.organization import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class TrailTarget:
+    """A trail to evaluate: the one an event names (and the checks the event puts in doubt), or one the sweep
+    already read the configuration of."""
+
+    ref: Resource
+    doubted: tuple[str, ...] = ("trail.encryption", "trail.logging")
+    deleted: bool = False  # the event deleted it: its absence is the finding
+    known: Trail | None = None  # the configuration, already read (the sweep's inventory)
+    event_name: str | None = None
+
+
+class TrailGuard:
+    type: ClassVar[ResourceType] = ResourceType.TRAIL
+    # What each event puts in doubt for the trail it names (reported if the trail cannot be read).
+    events: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "CreateTrail": ("trail.encryption", "trail.logging"),
+        "UpdateTrail": ("trail.encryption",),
+        "StopLogging": ("trail.logging",),
+        "DeleteTrail": ("trail.deleted",),
+    }
+
+    phases: ClassVar[tuple[Phase, ...]] = (Phase(),)
+
+    def target(self, event: ApiCallEvent, deps: Deps) -> TrailTarget:
+        name = event.record.eventName
+        return TrailTarget(named_trail(event), self.events[name], name == "DeleteTrail", event_name=name)
+
+    def read(self, target: TrailTarget, deps: Deps) -> Trail:
+        adapter = TrailAdapter(deps.sessions)
+        try:
+            if target.known is not None:
+                return adapter.read_status(target.known)
+            return adapter.read(target.ref)
+        except TrailNotFound:
+            if target.deleted:
+                return Trail.gone(target.ref)
+            raise Ignored("the trail no longer exists; its DeleteTrail event reports it", target.ref.arn) from None
+        except (AccessError, ClientError) as error:
+            if is_transient(error):
+                raise
+            reason = explain("Reading the trail", error) if isinstance(error, ClientError) else str(error)
+            logger.warning("trail unreadable", trail_arn=target.ref.arn, error=error_code(error), reason=reason)
+            when = f"after {target.event_name}" if target.event_name else "during the sweep"
+            summary = f"TrailGuard could not verify trail {target.ref.name} {when}."
+            raise Unreadable(target.ref, unreadable_findings(target.doubted, summary, reason)) from error
+
+    def resource(self, trail: Trail, deps: Deps) -> Resource:
+        return trail.ref
+
+    def ready(self, phase: Phase, trail: Trail) -> bool:
+        return True
+
+    def context(self, trail: Trail, deps: Deps, scope: Scope | None) -> Context:
+        return Context(deps.settings, scope)
+
+    def exempt(self, trail: Trail, violations: list[Violation], deps: Deps) -> bool:
+        """A trail tagged with the exemption tag (TRAILGUARD_EXEMPT_TAG=true) is neither changed nor reported."""
+        if not trail.exists:
+            return False
+        try:
+            tags = TrailAdapter(deps.sessions).tags(trail.ref)
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            reason = explain("Reading the trail", error)
+            summary = f"TrailGuard could not verify trail {trail.ref.name}."
+            raise Unreadable(trail.ref, unreadable_findings([v.check for v in violations], summary, reason)) from error
+        return tags.get(deps.settings.exempt_tag, "").strip().lower() == "true"
+
+    def repair(self, trail: Trail, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
+        repairs.repair(trail, checks, deps, attempts)
+
+    def confirm(self, trail: Trail, attempts: Attempts, deps: Deps) -> Trail:
+        return repairs.confirm(trail, attempts, deps)
+
+
+GUARD = TrailGuard()

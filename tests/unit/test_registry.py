@@ -1,0 +1,29 @@
+"""The check registry: every check is registered once with a complete row, and has its own unit test."""
+
+from __future__ import annotations
+
+from tests.unit.checks import test_bucket_checks, test_key_checks, test_trail_checks
+from trailguard.catalogue import check, markdown_table, registered
+from trailguard.vocabulary import Repair, ResourceType
+
+
+def test_every_registered_check_has_a_failing_case_in_its_unit_tests() -> None:
+    cases = {*test_trail_checks.CASES, *test_key_checks.CASES, *test_bucket_checks.CASES}
+
+    assert cases == {name for name, item in registered().items() if item.resource is not ResourceType.ACCOUNT}
+
+
+def test_every_row_is_complete() -> None:
+    for item in registered().values():
+        assert item.function is not None
+        assert item.title
+        assert item.fix
+        assert item.reads, f"{item.id} names no read permission"
+        assert (item.repair is Repair.NEVER) == (item.action is None)
+        assert check(item.id) is item
+
+
+def test_the_table_has_one_row_per_check() -> None:
+    rows = [line for line in markdown_table().splitlines() if line.startswith("| `")]
+
+    assert [row.split("`")[1] for row in rows] == list(registered())
