@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench build lock clean
+.PHONY: help install test lint typecheck validate unit demo bench build lock clean docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (mot
 
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
+
+docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from the check registry
+	PYTHONPATH=layers/trailguard:. $(PY) -m harness.docs
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml

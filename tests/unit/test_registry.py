@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.checks import test_bucket_checks, test_key_checks, test_trail_checks
+from tests.unit.test_template import actions_on
 from trailguard.catalogue import check, markdown_table, registered
 from trailguard.vocabulary import Repair, ResourceType
 
@@ -27,3 +28,19 @@ def test_the_table_has_one_row_per_check() -> None:
     rows = [line for line in markdown_table().splitlines() if line.startswith("| `")]
 
     assert [row.split("`")[1] for row in rows] == list(registered())
+
+
+EVALUATED_BY = {
+    ResourceType.TRAIL: ("TrailGuardFunction", "SweepFunction"),
+    ResourceType.KEY: ("KeyGuardFunction", "SweepFunction"),
+    ResourceType.BUCKET: ("BucketGuardFunction", "SweepFunction"),
+}
+
+
+def test_every_function_that_evaluates_a_check_may_read_what_the_check_needs() -> None:
+    granted = {name: set(actions_on(name)) for names in EVALUATED_BY.values() for name in names}
+
+    for item in registered().values():
+        for function in EVALUATED_BY[item.resource]:
+            missing = set(item.reads) - granted[function]
+            assert not missing, f"{function} evaluates {item.id} but may not {sorted(missing)}"

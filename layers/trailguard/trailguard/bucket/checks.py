@@ -9,7 +9,7 @@ from trailguard import policy
 from trailguard.arns import probe_trail_arn
 from trailguard.bucket.facts import BucketState
 from trailguard.catalogue import BUCKET_READS, CIS_PREVIOUS, ORGANIZATION_READS, SECURITY_HUB, register
-from trailguard.context import Context
+from trailguard.context import Context, grants_violation
 from trailguard.findings import Resource, Violation
 from trailguard.observability import logger
 from trailguard.trail.facts import Trail
@@ -189,13 +189,8 @@ def external_access(state: BucketState, context: Context) -> Violation | None:
     if scope is None or not scope.organization_known:
         return None
     grants = policy.external_grants(bucket_policy(state), scope.accounts, context.settings.org_id)
-    if not grants:
-        return None
-    return Violation(
-        "bucket.external-access",
-        "The log bucket policy grants accounts outside the organization: " + policy.describe_grants(grants) + ".",
-        {"grants": [g.to_dict() for g in grants]},
-        {"grants": []},
+    return grants_violation(
+        "bucket.external-access", "The log bucket policy grants accounts outside the organization: ", grants
     )
 
 

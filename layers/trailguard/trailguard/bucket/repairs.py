@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from trailguard import policy
 from trailguard.bucket.facts import BucketAdapter, BucketState
+from trailguard.catalogue import checks_for
 from trailguard.context import Context
 from trailguard.observability import logger
 from trailguard.resource import Attempts
+from trailguard.vocabulary import Repair, ResourceType
 
-POLICY_CHECKS = ("bucket.cloudtrail-acl-check", "bucket.cloudtrail-write", "bucket.public", "bucket.tls-only")
+
+def policy_checks() -> tuple[str, ...]:
+    """The checks a policy rewrite repairs (the registry's `Repair.POLICIES` rows)."""
+    return tuple(item.id for item in checks_for(ResourceType.BUCKET) if item.repair is Repair.POLICIES)
 
 
 def repair(state: BucketState, checks: set[str], context: Context, adapter: BucketAdapter, attempts: Attempts) -> None:
@@ -21,8 +26,8 @@ def repair(state: BucketState, checks: set[str], context: Context, adapter: Buck
             "s3:PutEncryptionConfiguration",
             lambda: adapter.put_encryption(settings.central_key_arn, bucket_key),
         )
-    policy_checks = [name for name in POLICY_CHECKS if name in checks]
-    if policy_checks and settings.repair_policies:
+    rewritten = [name for name in policy_checks() if name in checks]
+    if rewritten and settings.repair_policies:
         trails = scope.trails if scope is not None else ()
         trail_accounts = scope.trail_accounts if scope is not None else ()
         try:
@@ -40,10 +45,10 @@ def repair(state: BucketState, checks: set[str], context: Context, adapter: Buck
                 kms_key_arn=settings.central_key_arn,
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
-            attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
+            attempts.refuse(rewritten, f"the repaired policy was not written: {error}")
         else:
             if merged.changed and attempts.attempt(
-                policy_checks, "s3:PutBucketPolicy", lambda: adapter.put_policy(merged.policy)
+                rewritten, "s3:PutBucketPolicy", lambda: adapter.put_policy(merged.policy)
             ):
                 logger.info("bucket policy repaired", changes=list(merged.changes))
     if "bucket.public" in checks and settings.repair_policies and not all(state.public_access_block.values()):

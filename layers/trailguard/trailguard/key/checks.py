@@ -9,7 +9,7 @@ from functools import lru_cache
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
 from trailguard.catalogue import CIS, CIS_PREVIOUS, KEY_READS, ORGANIZATION_READS, SECURITY_HUB, register
-from trailguard.context import Context
+from trailguard.context import Context, grants_violation
 from trailguard.findings import Violation
 from trailguard.key.facts import CentralKey
 from trailguard.vocabulary import Repair, ResourceType, Severity
@@ -223,14 +223,7 @@ def public(central: CentralKey, context: Context) -> Violation | None:
     if document is None or central.facts.state is None:
         return None
     grants = policy.public_grants(document, context.settings.central_key.arn)
-    if not grants:
-        return None
-    return Violation(
-        "key.public",
-        "The central key policy grants " + policy.describe_grants(grants) + ".",
-        {"grants": [g.to_dict() for g in grants]},
-        {"grants": []},
-    )
+    return grants_violation("key.public", "The central key policy grants ", grants)
 
 
 @register(
@@ -251,11 +244,6 @@ def external_access(central: CentralKey, context: Context) -> Violation | None:
     if document is None or central.facts.state is None or scope is None or not scope.organization_known:
         return None
     grants = policy.external_grants(document, scope.accounts, context.settings.org_id)
-    if not grants:
-        return None
-    return Violation(
-        "key.external-access",
-        "The central key policy grants accounts outside the organization: " + policy.describe_grants(grants) + ".",
-        {"grants": [g.to_dict() for g in grants]},
-        {"grants": []},
+    return grants_violation(
+        "key.external-access", "The central key policy grants accounts outside the organization: ", grants
     )

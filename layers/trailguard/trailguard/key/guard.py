@@ -63,7 +63,7 @@ class KeyGuard:
         adapter = KeyAdapter(deps.sessions, deps.settings.central_key)
         if checks & {"key.state", "key.rotation"}:
             repairs.repair_state(central, checks, adapter, attempts)
-        if checks & set(repairs.POLICY_CHECKS):
+        if checks & set(repairs.policy_checks()):
             repairs.repair_policy(central, checks, context, adapter, attempts)
 
     def confirm(self, central: CentralKey, attempts: Attempts, deps: Deps) -> CentralKey:

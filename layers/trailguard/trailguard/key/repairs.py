@@ -4,12 +4,17 @@ repair on, its policy (the missing CloudTrail grants merged in, public grants ou
 from __future__ import annotations
 
 from trailguard import policy
+from trailguard.catalogue import checks_for
 from trailguard.context import Context
 from trailguard.key.facts import CentralKey, KeyAdapter
 from trailguard.observability import logger
 from trailguard.resource import Attempts
+from trailguard.vocabulary import Repair, ResourceType
 
-POLICY_CHECKS = ("key.cloudtrail-encrypt", "key.cloudtrail-describe", "key.public")
+
+def policy_checks() -> tuple[str, ...]:
+    """The checks a policy rewrite repairs (the registry's `Repair.POLICIES` rows)."""
+    return tuple(item.id for item in checks_for(ResourceType.KEY) if item.repair is Repair.POLICIES)
 
 
 def repair_state(central: CentralKey, checks: set[str], adapter: KeyAdapter, attempts: Attempts) -> None:
@@ -46,11 +51,11 @@ def repair_policy(
     """With policy repair on: merge the missing CloudTrail grants in and the public grants out; written only
     when the merge changed something."""
     settings, facts, scope = context.settings, central.facts, context.scope
-    policy_checks = [name for name in POLICY_CHECKS if name in checks]
+    rewritten = [name for name in policy_checks() if name in checks]
     if "key.cloudtrail-encrypt" in checks and facts.policy is None:
         attempts.refuse(["key.cloudtrail-encrypt"], "the key policy cannot be read, so it cannot be repaired.")
         return
-    if not (policy_checks and settings.repair_policies and facts.policy is not None):
+    if not (rewritten and settings.repair_policies and facts.policy is not None):
         return
     management = settings.management_account_id
     trail_accounts = scope.trail_accounts if scope is not None else ()
@@ -64,14 +69,14 @@ def repair_policy(
             key_arn=settings.central_key_arn,
         )
     except (policy.PolicyRepairError, policy.PolicyParseError) as error:
-        attempts.refuse(policy_checks, f"the repaired policy was not written: {error}")
+        attempts.refuse(rewritten, f"the repaired policy was not written: {error}")
         return
     if not merged.changed:
         attempts.refuse(
-            policy_checks,
+            rewritten,
             "the merged policy is the same as the current one, so nothing was written; the grant TrailGuard "
             "expects is already there in a form the check does not accept: review the statement by hand.",
         )
         return
-    if attempts.attempt(policy_checks, "kms:PutKeyPolicy", lambda: adapter.put_policy(merged.policy)):
+    if attempts.attempt(rewritten, "kms:PutKeyPolicy", lambda: adapter.put_policy(merged.policy)):
         logger.info("key policy repaired", changes=list(merged.changes))

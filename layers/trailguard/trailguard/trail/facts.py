@@ -3,7 +3,8 @@ credentials)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,6 +46,8 @@ class Trail:
     status: TrailStatus | None = None  # None until GetTrailStatus is read
     s3_prefix: str | None = None
     exists: bool = True  # False: the trail was deleted
+    # Everything GetTrail returned, for a check on a field the model does not name.
+    config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def arn(self) -> str:
@@ -69,6 +72,7 @@ class Trail:
             s3_bucket=trail.get("S3BucketName"),
             status=None if status is None else TrailStatus.from_api(status),
             s3_prefix=trail.get("S3KeyPrefix") or None,
+            config=dict(trail),
         )
 
     @classmethod
