@@ -139,11 +139,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         teardown=lambda org: org.client("cloudtrail", MEMBER_A).start_logging(Name="audit-trail"),
     ),
     Scenario(
-        "A trail tagged trailguard:exempt=true is left alone",
-        _trail(MEMBER_A, "lab-trail", key=None, tags={"trailguard:exempt": "true"}),
+        "A trail the security team exempts (TRAILGUARD_EXEMPT_TRAILS) is left alone",
+        _trail(MEMBER_A, "lab-trail", key=None),
         "trail/create_trail_no_key.json",
         "exempt",
+        settings={"TRAILGUARD_EXEMPT_TRAILS": f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/lab-*;reason=a lab"},
         trail_name="lab-trail",
+    ),
+    Scenario(
+        "A member tags its trail trailguard:exempt=true and removes its key: repaired, the request reported",
+        _trail(MEMBER_A, "tagged-trail", key=None, tags={"trailguard:exempt": "true"}),
+        "trail/create_trail_no_key.json",
+        "open",
+        trail_name="tagged-trail",
     ),
     Scenario(
         "The central key policy stops admitting member 333333333333",

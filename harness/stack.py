@@ -12,9 +12,11 @@ from typing import Any
 from harness.org import SimulatedOrg
 from harness.routing import invoke, lambda_context, load_module, route
 from harness.template import FunctionSpec, functions, load_template
+from trailguard.settings import Settings
 from trailguard.warm import Warm
 
 SetEnv = Callable[[str, str], None]
+_SETTINGS = [field.alias for field in Settings.model_fields.values() if field.alias]
 
 
 class Clock:
@@ -65,6 +67,8 @@ class InProcessStack:
         if unresolved:
             raise ValueError(f"template environment variables left unresolved: {unresolved}")
         environment.update(overrides)
+        for name in _SETTINGS:  # a variable an earlier configure() set and this one does not: unset
+            environment.setdefault(name, "")
         for name, value in environment.items():
             self._setenv(name, value)
 

@@ -22,8 +22,9 @@ def drifted(stack: Stack) -> dict[str, str]:
     arns = {
         "drifted": org.create_trail(MEMBER_A, "audit-trail", key=None, logging=False),
         "compliant": org.create_trail(MEMBER_B, "audit-trail", OTHER),
-        "exempt": org.create_trail(MEMBER_A, "lab-trail", key=None, tags={"trailguard:exempt": "true"}),
+        "exempt": org.create_trail(MEMBER_A, "lab-trail", key=None),
     }
+    stack.configure(TRAILGUARD_EXEMPT_TRAILS=f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/lab-*;reason=a lab")
     org.client("kms", CENTRAL).disable_key_rotation(KeyId=org.key_id)
     org.client("s3", CENTRAL).put_bucket_encryption(
         Bucket=org.bucket,

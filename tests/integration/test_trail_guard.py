@@ -161,17 +161,45 @@ def test_report_mode_writes_nothing_and_reports_open(stack: Stack, api_calls: Ap
     assert "Report mode" in message["text"]
 
 
-def test_exempt_trail_is_untouched_and_unreported(stack: Stack, api_calls: ApiCalls) -> None:
+def test_a_trail_the_security_team_exempts_is_untouched_and_unreported(stack: Stack, api_calls: ApiCalls) -> None:
     org = stack.org
-    arn = org.create_trail(MEMBER_A, "audit-trail", key=None, tags={"trailguard:exempt": "true"})
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stack.configure(
+        TRAILGUARD_EXEMPT_TRAILS=f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/audit-*;reason=vendor trail;expires=2999-12-31"
+    )
     api_calls.reset()
 
     result = stack.send("trail/create_trail_no_key.json")
 
     assert result["result"] == "exempt"
+    assert result["reason"] == "vendor trail"
     assert api_calls.writes() == []
     assert "KmsKeyId" not in org.trail(arn)
     assert org.findings() == []
+
+
+def test_an_expired_exemption_exempts_nothing(stack: Stack) -> None:
+    stack.org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stack.configure(TRAILGUARD_EXEMPT_TRAILS=f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*;expires=2020-01-01")
+
+    assert stack.send("trail/create_trail_no_key.json")["result"] == "remediated"
+
+
+def test_a_member_cannot_exempt_its_own_trail_with_a_tag(stack: Stack) -> None:
+    # Given a member that tags its trail to opt out, then removes the key and stops logging
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None, logging=False, tags={"trailguard:exempt": "true"})
+
+    result = stack.send("trail/stop_logging.json")
+
+    # TrailGuard repairs the trail all the same, and reports the request at LOW
+    assert result["result"] == "open"
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    assert org.trail(arn)["IsLogging"] is True
+    message = only(org.findings())["message"]
+    assert finding(message, "trail.exemption-requested")["status"] == "OPEN"
+    assert finding(message, "trail.exemption-requested")["severity"] == "LOW"
+    assert finding(message, "trail.encryption")["status"] == "REMEDIATED"
 
 
 def test_key_policy_without_the_account_blocks_the_repair(stack: Stack, api_calls: ApiCalls) -> None:

@@ -113,10 +113,10 @@ class Report:
     @property
     def status(self) -> Status:
         statuses = {finding.status for finding in self.findings}
-        for status in (Status.REMEDIATION_FAILED, Status.OPEN):
+        for status in (Status.REMEDIATION_FAILED, Status.OPEN, Status.REMEDIATED):
             if status in statuses:
                 return status
-        return Status.REMEDIATED
+        return Status.RESOLVED
 
     def text(self) -> str:
         """One paragraph a person reads in five seconds: what, where, who, what was done, what to do."""
@@ -127,6 +127,8 @@ class Report:
             who = f" after {self.trigger.event_name} by {self.trigger.actor}"
         elif self.trigger.type is TriggerType.SWEEP:
             who = " found by the scheduled sweep"
+        elif self.trigger.type is TriggerType.REMINDER:
+            who = " (reminder: still open)"
         parts = [f"{self.severity.name}: {where}{who}."]
         for finding in self.findings:
             parts.append(f"{finding.summary} {_outcome(finding, self.mode)}")
@@ -174,6 +176,8 @@ class Report:
 
 def _outcome(finding: Finding, mode: str) -> str:
     fix = check(finding.check).fix
+    if finding.status is Status.RESOLVED:
+        return "It is no longer the case."
     if finding.status is Status.REMEDIATED:
         return f"TrailGuard repaired it ({finding.action}) and confirmed the repair."
     if finding.status is Status.REMEDIATION_FAILED:

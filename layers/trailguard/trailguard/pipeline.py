@@ -19,7 +19,8 @@ from trailguard import catalogue
 from trailguard.context import Context
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Report, Resource, Status, Trigger, Violation
-from trailguard.observability import logger
+from trailguard.ledger import Pending, Record, lifecycle, stamp
+from trailguard.observability import count, logger
 from trailguard.organization import Scope, discover
 from trailguard.resource import Attempts, Deps, Guard, Ignored, Outcome, Phase, Unreadable
 from trailguard.sessions import is_transient
@@ -66,10 +67,19 @@ def evaluate[T, S](
     except Ignored as ignored:
         return Outcome(Result.IGNORED, ignored.resource, ignored.reason)
     except Unreadable as unreadable:
-        return publish(deps, unreadable.resource, trigger, unreadable.findings)
+        record = deps.ledger.load(unreadable.resource.arn)
+        doubted = {finding.check for finding in unreadable.findings}
+        return conclude(deps, unreadable.resource, trigger, unreadable.findings, record, doubted)
     resource = guard.resource(subject, deps)
+    exemption = settings.exemption(resource.arn, deps.now().date())
+    if exemption is not None:
+        logger.info("resource exempt", resource_arn=resource.arn, reason=exemption.reason, pattern=exemption.pattern)
+        return Outcome(Result.EXEMPT, resource.arn, exemption.reason)
+    record = deps.ledger.load(resource.arn)
     attempts = Attempts()
     violations: list[Violation] = []
+    evaluated: set[str] = set()
+    attempts.gate = _WriteGate(deps, resource, trigger, violations)
     contexts: list[tuple[Phase, Context]] = []
     for phase in guard.phases:
         if not guard.ready(phase, subject):
@@ -86,37 +96,114 @@ def evaluate[T, S](
             logger.warning("organization scan failed after a repair", error=str(error), phase=phase.name)
             break
         found = catalogue.evaluate(guard.type, subject, context, phase.name)
+        evaluated |= {item.id for item in catalogue.checks_for(guard.type, phase.name)}
         violations += found
         contexts.append((phase, context))
         if phase.repair_first and found and settings.remediate:
             guard.repair(subject, {violation.check for violation in found}, context, deps, attempts)
-    if not violations:
+    if violations:
+        violations += guard.requests(subject, violations, deps)
+    carried = _carried(record, violations, attempts)
+    violations[:0] = carried
+    evaluated |= {violation.check for violation in carried}
+    if not violations and not record.known:
         logger.info("resource compliant", resource_type=guard.type.value, resource_arn=resource.arn)
         return Outcome(Result.COMPLIANT, resource.arn)
-    try:
-        exempt = guard.exempt(subject, violations, deps)
-    except Unreadable as unreadable:
-        return publish(deps, unreadable.resource, trigger, unreadable.findings)
-    if exempt:
-        logger.info("resource exempt", resource_type=guard.type.value, resource_arn=resource.arn)
-        return Outcome(Result.EXEMPT, resource.arn)
     if not settings.remediate:
-        return publish(deps, resource, trigger, settle(violations, {}, attempts.failed, set()))
+        return conclude(deps, resource, trigger, settle(violations, {}, attempts.failed, set()), record, evaluated)
     checks = {violation.check for violation in violations}
     for phase, context in contexts:
         if not phase.repair_first:
-            phase_checks = {v.check for v in violations if catalogue.check(v.check).phase == phase.name}
+            phase_checks = {v.check for v in violations if catalogue.check(v.check).phase == phase.name} - {
+                v.check for v in carried
+            }
             if phase_checks:
                 guard.repair(subject, phase_checks, context, deps, attempts)
     still: set[str] = set()
-    if attempts.attempted:
+    if set(attempts.attempted) - {v.check for v in carried}:
         still, violations = _confirm(guard, subject, contexts, violations, checks, deps, attempts)
     if attempts.retry is not None and not attempts.attempted:
         raise attempts.retry
-    outcome = publish(deps, resource, trigger, settle(violations, attempts.attempted, attempts.failed, still))
+    findings = settle(violations, attempts.attempted, attempts.failed, still)
+    outcome = conclude(deps, resource, trigger, findings, record, evaluated)
     if attempts.retry is not None:
         raise attempts.retry
     return outcome
+
+
+def _carried(record: Record, violations: list[Violation], attempts: Attempts) -> list[Violation]:
+    """What an earlier invocation repaired and could not report (a failure after its write): the violations
+    this read no longer finds are reported now, repaired and confirmed by this read."""
+    if record.pending is None:
+        return []
+    current = {violation.check for violation in violations}
+    carried = [
+        violation
+        for violation in record.pending.violations
+        if violation.check not in current and violation.check in record.pending.actions
+    ]
+    attempts.attempted.update({violation.check: record.pending.actions[violation.check] for violation in carried})
+    if carried:
+        logger.info("reporting an earlier repair", checks=[violation.check for violation in carried])
+    return carried
+
+
+class _WriteGate:
+    """Before each write: the report it will owe is stored (the outbox), and the resource's write budget is
+    spent; an exhausted budget stops the write (something keeps undoing TrailGuard's repairs, or TrailGuard
+    loops), with an alarm."""
+
+    def __init__(self, deps: Deps, resource: Resource, trigger: Trigger, violations: list[Violation]) -> None:
+        self._deps = deps
+        self._resource = resource
+        self._trigger = trigger
+        self._violations = violations  # the pipeline's list: the phases evaluated so far
+        self._actions: dict[str, str] = {}
+        self._held: set[str] = set()
+
+    def __call__(self, checks: list[str], action: str) -> str | None:
+        deps, arn = self._deps, self._resource.arn
+        now = deps.now()
+        writes = deps.ledger.count_write(arn, now.strftime("%Y-%m-%dT%H"))
+        budget = deps.settings.write_budget
+        if writes > budget:
+            count("write_budget_exceeded")
+            logger.error("write budget exhausted", resource_arn=arn, writes=writes, budget=budget, action=action)
+            return (
+                f"{action} was not called: TrailGuard already wrote to this resource {budget} times this hour "
+                "(TRAILGUARD_WRITE_BUDGET). Something keeps undoing its repairs, or TrailGuard loops: find the "
+                "cause; repairs resume next hour."
+            )
+        self._actions.update(dict.fromkeys(checks, action))
+        owed = {violation.check for violation in self._violations} | set(self._actions)
+        if not owed <= self._held:
+            deps.ledger.hold(arn, Pending(self._trigger, tuple(self._violations), dict(self._actions), stamp(now)))
+            self._held = owed
+        return None
+
+
+def conclude(
+    deps: Deps,
+    resource: Resource,
+    trigger: Trigger,
+    findings: list[Finding],
+    record: Record,
+    evaluated: set[str],
+) -> Outcome:
+    """The lifecycle decides what to publish (a change, or a reminder); then the ledger keeps what is open and
+    forgets the report it owed."""
+    settings = deps.settings
+    notice = lifecycle(findings, record, evaluated, trigger, deps.now(), settings.remind_hours)
+    outcome = publish(deps, resource, notice.trigger, notice.findings) if notice.trigger else None
+    deps.ledger.commit(
+        resource.arn, notice.known, notice.forgotten, settled=record.pending is not None or bool(findings)
+    )
+    if outcome is not None:
+        return outcome
+    if not findings:
+        return Outcome(Result.COMPLIANT, resource.arn)
+    logger.info("findings unchanged since notified", resource_arn=resource.arn, checks=[f.check for f in findings])
+    return Outcome(Result.UNCHANGED, resource.arn, "the open findings are unchanged and were already notified")
 
 
 def _confirm[S](
@@ -184,6 +271,6 @@ def settle(
 
 
 def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:
-    report = Report(resource, tuple(findings), trigger, deps.settings.mode.value)
+    report = Report(resource, tuple(findings), trigger, deps.settings.mode.value, deps.now())
     message_id = deps.publisher.publish(report)
     return Outcome(Result(report.status.value.lower()), resource.arn, message_id=message_id)

@@ -3,8 +3,9 @@ outcome, the phases, the repairs' bookkeeping, and the exceptions that end an ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,7 @@ from trailguard.advice import explain
 from trailguard.context import Context
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Resource, Status, Violation
+from trailguard.ledger import Ledger, NoLedger
 from trailguard.publisher import Publisher
 from trailguard.sessions import SessionFactory, is_transient
 from trailguard.settings import Settings
@@ -24,12 +26,18 @@ if TYPE_CHECKING:
     from trailguard.organization import Scope
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Deps:
     settings: Settings
     sessions: SessionFactory
     publisher: Publisher
     warm: Warm = field(default_factory=Warm)
+    ledger: Ledger = field(default_factory=NoLedger)
+    now: Callable[[], datetime] = _utc_now  # wall-clock time: the lifecycle, the write budget, exemption expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,11 @@ class Unreadable(Exception):
         self.findings = findings
 
 
+# Before each write: why it must not happen (None: it may). The pipeline stores the report it will owe and
+# spends the resource's write budget here.
+WriteGate = Callable[[list[str], str], "str | None"]
+
+
 @dataclass(slots=True)
 class Attempts:
     """The repairs of one evaluation: what ran, what failed and why, and a transient error to raise."""
@@ -73,10 +86,15 @@ class Attempts:
     attempted: dict[str, str] = field(default_factory=dict)  # check -> the action that ran
     failed: dict[str, str] = field(default_factory=dict)  # check -> why it was not repaired
     retry: Exception | None = None  # a transient error: raised once the outcome is known
+    gate: WriteGate | None = None
 
     def attempt(self, checks: Iterable[str], action: str, call: Any) -> bool:
         """Run one repair call for these checks; an AWS error becomes their failure (transient: also retried)."""
         names = list(checks)
+        refusal = self.gate(names, action) if self.gate is not None else None
+        if refusal is not None:
+            self.refuse(names, refusal)
+            return False
         try:
             call()
         except ClientError as error:
@@ -126,7 +144,9 @@ class Guard[T, S](Protocol):
 
     def context(self, subject: S, deps: Deps, scope: Scope | None) -> Context: ...
 
-    def exempt(self, subject: S, violations: list[Violation], deps: Deps) -> bool: ...
+    def requests(self, subject: S, violations: list[Violation], deps: Deps) -> list[Violation]:
+        """What the resource's owner asks of TrailGuard, reported (a member's exemption request)."""
+        ...
 
     def repair(self, subject: S, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         """Apply the repairs of `checks` through `attempts` (each write once, only when it changes something)."""

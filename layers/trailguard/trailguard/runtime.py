@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from trailguard.errors import EventParseError
 from trailguard.events import parse_api_call
+from trailguard.ledger import Ledger, NoLedger, TableLedger
 from trailguard.observability import count, logger, metrics
 from trailguard.pipeline import handle_event
 from trailguard.publisher import SnsPublisher
@@ -26,7 +27,11 @@ from trailguard.warm import Warm
 
 def dependencies(settings: Settings, container: Warm, sessions: SessionFactory | None = None) -> Deps:
     sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
-    return Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn), container)
+    ledger: Ledger = NoLedger()
+    if settings.state_table:
+        key = settings.central_key  # the table is in the stack's own account and region, beside the key
+        ledger = TableLedger(sessions.client("dynamodb", sessions.own_account, key.region), settings.state_table)
+    return Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn), container, ledger)
 
 
 def run(

@@ -6,8 +6,11 @@ ConfigurationError that names the variable. The variables are listed in docs/con
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -17,6 +20,7 @@ from trailguard.arns import (
     BUCKET_NAME,
     ORG_ID,
     REGION,
+    ROLE_ARN,
     ROLE_NAME,
     TABLE_NAME,
     TOPIC_ARN,
@@ -82,6 +86,61 @@ def _choice(*allowed: str) -> BeforeValidator:
 Optional = BeforeValidator(_blank_is_unset)
 
 
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """A trail ARN pattern the security team exempts (`*` matches any run of characters), with why and until
+    when (an exemption past its expiry exempts nothing)."""
+
+    pattern: str
+    reason: str | None = None
+    expires: date | None = None
+
+    def matches(self, arn: str, today: date) -> bool:
+        if self.expires is not None and today > self.expires:
+            return False
+        return fnmatch.fnmatchcase(arn, self.pattern.replace("[", "[[]"))
+
+
+def _exemptions(value: Any) -> tuple[Exemption, ...]:
+    """`pattern[;reason=...][;expires=YYYY-MM-DD]`, comma-separated."""
+    if value is None or isinstance(value, tuple):
+        return value or ()
+    exemptions = []
+    for entry in (part.strip() for part in str(value).split(",")):
+        if not entry:
+            continue
+        pattern, *options = (piece.strip() for piece in entry.split(";"))
+        if not pattern.startswith("arn:") or ":trail/" not in pattern:
+            raise ValueError(
+                f"{pattern!r} is not a trail ARN pattern (arn:aws:cloudtrail:<region>:<account>:trail/<name>)"
+            )
+        reason, expires = None, None
+        for option in options:
+            name, _, text = option.partition("=")
+            if name == "reason" and text:
+                reason = text
+            elif name == "expires":
+                try:
+                    expires = date.fromisoformat(text)
+                except ValueError:
+                    raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) in {entry!r}") from None
+            else:
+                raise ValueError(f"{option!r} is not reason=... or expires=YYYY-MM-DD in {entry!r}")
+        exemptions.append(Exemption(pattern, reason, expires))
+    return tuple(exemptions)
+
+
+def _whole(minimum: int) -> BeforeValidator:
+    def number(value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip().isdigit() or int(value) < minimum:
+                raise ValueError(f"{value!r} is not a whole number of at least {minimum}")
+            return int(value)
+        return value
+
+    return BeforeValidator(number)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, arbitrary_types_allowed=True, extra="ignore")
 
@@ -113,6 +172,28 @@ class Settings(BaseModel):
     regions: Annotated[tuple[str, ...] | None, Optional, _listing(REGION, "an AWS region name")] = Field(
         None, alias="TRAILGUARD_REGIONS"
     )
+    exempt_trails: Annotated[tuple[Exemption, ...], Optional, BeforeValidator(_exemptions)] = Field(
+        (), alias="TRAILGUARD_EXEMPT_TRAILS"
+    )
+    remind_hours: Annotated[int, Optional, _whole(0)] = Field(24, alias="TRAILGUARD_REMIND_HOURS")
+    write_budget: Annotated[int, Optional, _whole(1)] = Field(3, alias="TRAILGUARD_WRITE_BUDGET")
+    state_table: Annotated[str | None, Optional, _matching(TABLE_NAME, "a DynamoDB table name")] = Field(
+        None, alias="TRAILGUARD_STATE_TABLE"
+    )
+    own_roles: Annotated[tuple[str, ...] | None, Optional, _listing(ROLE_ARN, "an IAM role ARN")] = Field(
+        None, alias="TRAILGUARD_FUNCTION_ROLES"
+    )
+
+    def exemption(self, arn: str, today: date) -> Exemption | None:
+        """The security team's exemption that covers this trail today, if any."""
+        return next((item for item in self.exempt_trails if item.matches(arn, today)), None)
+
+    def is_own_role(self, role_arn: str | None) -> bool:
+        """A role TrailGuard acts as: the remediation role in any account, or one of its functions' roles."""
+        if not role_arn:
+            return False
+        name = role_arn.rsplit("/", 1)[-1]
+        return name == self.remediation_role_name or role_arn in (self.own_roles or ())
 
     @property
     def central_key_arn(self) -> str:

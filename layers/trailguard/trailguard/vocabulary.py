@@ -36,6 +36,7 @@ class Status(StrEnum):
     REMEDIATED = "REMEDIATED"
     OPEN = "OPEN"
     REMEDIATION_FAILED = "REMEDIATION_FAILED"
+    RESOLVED = "RESOLVED"  # a finding that was open is now clear, by whatever means
 
 
 class Repair(StrEnum):
@@ -56,3 +57,5 @@ class Result(StrEnum):
     EXEMPT = "exempt"
     IGNORED = "ignored"
     DROPPED = "dropped"
+    RESOLVED = "resolved"
+    UNCHANGED = "unchanged"  # still not compliant, already notified: nothing published

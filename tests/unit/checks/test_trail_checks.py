@@ -30,6 +30,8 @@ CASES: dict[str, list[Trail]] = {
         replace(GOOD_TRAIL, status=TrailStatus(True, digest_delivery_error="KMS.AccessDeniedException")),
     ],
     "trail.deleted": [Trail.gone(GOOD_TRAIL.ref)],
+    # the member's tag asks for an exemption: reported, never obeyed
+    "trail.exemption-requested": [replace(GOOD_TRAIL, tags={"trailguard:exempt": "true"})],
 }
 
 
@@ -44,6 +46,10 @@ def test_compliant_trail_has_no_violation() -> None:
 @pytest.mark.parametrize(("expected", "trail"), [(name, trail) for name, trails in CASES.items() for trail in trails])
 def test_each_drift_is_one_violation(expected: str, trail: Trail) -> None:
     assert checks(trail) == [expected]
+
+
+def test_tags_not_read_or_without_the_request_are_not_a_violation() -> None:
+    assert checks(replace(GOOD_TRAIL, tags={"trailguard:exempt": "false", "team": "audit"})) == []
 
 
 def test_status_not_yet_read_is_not_a_violation() -> None:

@@ -56,8 +56,8 @@ class KeyGuard:
     def context(self, central: CentralKey, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope, central.bucket_region)
 
-    def exempt(self, central: CentralKey, violations: list[Violation], deps: Deps) -> bool:
-        return False
+    def requests(self, central: CentralKey, violations: list[Violation], deps: Deps) -> list[Violation]:
+        return []
 
     def repair(self, central: CentralKey, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         adapter = KeyAdapter(deps.sessions, deps.settings.central_key)

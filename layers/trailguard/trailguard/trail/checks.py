@@ -179,3 +179,27 @@ def deleted(trail: Trail, context: Context) -> Violation | None:
         {"exists": False, "TrailARN": trail.arn},
         {"exists": True},
     )
+
+
+@register(
+    "trail.exemption-requested",
+    TRAIL,
+    Severity.LOW,
+    title="The trail's owner has not tagged it to ask for an exemption",
+    repair=Repair.NEVER,
+    action=None,
+    fix="The tag exempts nothing: if the trail is to be left alone, the security team adds it to "
+    "TRAILGUARD_EXEMPT_TRAILS (ExemptTrails) with a reason and an expiry; otherwise remove the tag",
+    reads=("cloudtrail:ListTags",),
+)
+def exemption_requested(trail: Trail, context: Context) -> Violation | None:
+    tag = context.settings.exempt_tag
+    if not trail.exists or trail.tags is None or trail.tags.get(tag, "").strip().lower() != "true":
+        return None
+    return Violation(
+        "trail.exemption-requested",
+        f"Trail {trail.ref.name} is tagged {tag}=true: its owner asks for an exemption. The tag exempts nothing; "
+        "TrailGuard keeps guarding the trail.",
+        {tag: trail.tags.get(tag)},
+        {"exemption": "granted by the security team in TRAILGUARD_EXEMPT_TRAILS, or no tag"},
+    )

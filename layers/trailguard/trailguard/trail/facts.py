@@ -46,6 +46,7 @@ class Trail:
     status: TrailStatus | None = None  # None until GetTrailStatus is read
     s3_prefix: str | None = None
     exists: bool = True  # False: the trail was deleted
+    tags: Mapping[str, str] | None = field(default=None, compare=False)  # None until read
     # Everything GetTrail returned, for a check on a field the model does not name.
     config: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from botocore.exceptions import ClientError
 
 from trailguard.advice import explain
+from trailguard.catalogue import check
 from trailguard.context import Context
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Violation
@@ -79,19 +80,23 @@ class TrailGuard:
     def context(self, trail: Trail, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope)
 
-    def exempt(self, trail: Trail, violations: list[Violation], deps: Deps) -> bool:
-        """A trail tagged with the exemption tag (TRAILGUARD_EXEMPT_TAG=true) is neither changed nor reported."""
+    def requests(self, trail: Trail, violations: list[Violation], deps: Deps) -> list[Violation]:
+        """A member may tag its trail to ask for an exemption; the tag exempts nothing (the security team's
+        TRAILGUARD_EXEMPT_TRAILS does), the request is reported. Tags are read only when there is something
+        the request would be about."""
         if not trail.exists:
-            return False
+            return []
         try:
             tags = TrailAdapter(deps.sessions).tags(trail.ref)
         except ClientError as error:
             if is_transient(error):
                 raise
-            reason = explain("Reading the trail", error)
-            summary = f"TrailGuard could not verify trail {trail.ref.name}."
-            raise Unreadable(trail.ref, unreadable_findings([v.check for v in violations], summary, reason)) from error
-        return tags.get(deps.settings.exempt_tag, "").strip().lower() == "true"
+            logger.warning("trail tags unreadable", trail_arn=trail.arn, error=error_code(error))
+            return []
+        found = check("trail.exemption-requested").function
+        assert found is not None
+        violation = found(replace(trail, tags=tags), Context(deps.settings))
+        return [] if violation is None else [violation]
 
     def repair(self, trail: Trail, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         repairs.repair(trail, checks, deps, attempts)
