@@ -50,6 +50,10 @@ demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (mot
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
 
+.PHONY: deploy-local
+deploy-local: $(VENV)/.installed $(TOOLS)/.installed ## Rehearse the deploy: sam build, package, transform, both stacks on moto server, checks
+	PYTHONPATH=layers/trailguard:. $(PY) -m harness.deploy_local
+
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml
 
