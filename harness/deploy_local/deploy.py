@@ -6,6 +6,7 @@ wrote into the StackSet, goes to a member account as the StackSet would deploy i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -123,6 +124,8 @@ def preflight() -> None:
     missing = [path for path in (TOOLS_BIN / "sam", TOOLS_BIN / "python") if not path.exists()]
     if missing:
         raise StepError(f"missing {', '.join(map(str, missing))}: run `make install`")
+    if importlib.util.find_spec("trailguard") is None:
+        raise StepError("trailguard is not importable: run `make deploy-local` (PYTHONPATH=layers/trailguard:.)")
     if shutil.which("python3.13") is None:
         raise StepError(
             "sam build needs python3.13 on PATH (the Lambda runtime); with pyenv, .python-version selects it"
@@ -254,6 +257,10 @@ def deploy_central(cloud: LocalCloud, deployment: Deployment, timeouts: Timeouts
         ssm.put_parameter(Name=local, Value=value, Type="String")
         deployment.seeded[public] = value
     deployment.deployed = template
+    say(
+        f"moto rewrites             -> event bus Ref -> GetAtt Name, key policy -> Fn::ToJsonString, "
+        f"{len(moved)} public SSM default(s) seeded under {SSM_PREFIX}"
+    )
     key = f"{deployment.config.prefix}/deploy-local/{deployment.config.stack_name}.json"
     body = json.dumps(template, indent=1)
     (deployment.work / "deployed.json").write_text(body)

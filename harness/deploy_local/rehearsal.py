@@ -51,6 +51,7 @@ def rehearse(timeouts: Timeouts) -> int:
     shutil.rmtree(run_dir, ignore_errors=True)
     deployment = Deployment(config=config, work=WORK)
     WORK.mkdir(parents=True, exist_ok=True)
+    SERVER_LOG.unlink(missing_ok=True)
     checks = Checks()
     started = time.monotonic()
     with MotoServer(SERVER_LOG) as server:
@@ -79,6 +80,7 @@ def main() -> int:
     parser.add_argument("--stack-timeout", type=float, default=Timeouts.stack, help="seconds to wait for each stack")
     arguments = parser.parse_args()
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the run even if started ignoring it
     try:
         return rehearse(Timeouts(stack=arguments.stack_timeout))
     except KeyboardInterrupt:

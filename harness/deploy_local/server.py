@@ -35,9 +35,13 @@ def free_port(host: str = BIND_HOST) -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM when the process that started it ends, even by SIGKILL."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PREEXEC = die_with_parent if sys.platform == "linux" else None
 
 
 class MotoServer:
@@ -85,7 +89,7 @@ class MotoServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=PREEXEC,
                     # MOTO_ACCOUNT_ID would put every caller in one account: the member account must be its own.
                     env={name: value for name, value in os.environ.items() if name != "MOTO_ACCOUNT_ID"},
                 )

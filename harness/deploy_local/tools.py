@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from harness.deploy_local.server import PREEXEC
+
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
 ADMIN_ROLE = "OrganizationAccountAccessRole"
 _DROPPED_VARIABLES = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"})
@@ -144,6 +146,7 @@ def run_tool(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=PREEXEC,
         )
         try:
             code = process.wait(timeout=timeout)

@@ -564,7 +564,7 @@ def views(cloud: LocalCloud, deployment: Deployment) -> tuple[StackView, StackVi
         cloud,
         CENTRAL,
         deployment.config.stack_name,
-        deployment.deployed,
+        deployment.translated,
         deployment.parameters,
         {"PowertoolsLayerArn": powertools},
     )
