@@ -108,7 +108,6 @@ class Deployment:
     translated: dict[str, Any] = field(default_factory=dict)
     deployed: dict[str, Any] = field(default_factory=dict)
     seeded: dict[str, str] = field(default_factory=dict)
-    key_arn: str = ""
     member_template_url: str = ""
     member_parameters: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
@@ -162,7 +161,6 @@ def prepare_central_account(cloud: LocalCloud, deployment: Deployment) -> None:
         KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(central_key_policy(CENTRAL, accounts))
     )
     kms.enable_key_rotation(KeyId=key["KeyId"])
-    deployment.key_arn = key["Arn"]
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration=location)
     s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(central_bucket_policy(accounts)))
     s3.put_bucket_encryption(

@@ -20,7 +20,7 @@ from harness.deploy_local.checks import Checks
 from harness.deploy_local.deploy import MEMBER_TEMPLATE, TEMPLATE, Deployment
 from harness.deploy_local.tools import LocalCloud
 from harness.deploy_local.transform import artifact_locations, s3_location
-from harness.org import CENTRAL, EVENTS, MEMBER_A
+from harness.org import CENTRAL, EVENTS, MEMBER_A, PLACEHOLDER_KEY_ID
 from harness.pattern import matches
 from harness.template import FunctionSpec, Resolver, functions, load_template, parameter_values
 
@@ -257,7 +257,7 @@ def sample_events(key_id: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     for folder in sorted(path for path in EVENTS.iterdir() if path.is_dir()):
         for path in sorted(folder.rglob("*.json")):
             group = f"{folder.name}/unrouted" if path.parent.name == "unrouted" else folder.name
-            text = path.read_text().replace("1234abcd-12ab-34cd-56ef-1234567890ab", key_id)
+            text = path.read_text().replace(PLACEHOLDER_KEY_ID, key_id)
             samples.setdefault(group, []).append((str(path.relative_to(EVENTS)), json.loads(text)))
     return samples
 
