@@ -9,10 +9,10 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench build lock clean docs
+.PHONY: help install test lint typecheck validate unit demo bench build lock clean docs deploy-local
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 13), "TrailGuard needs Python 3.13 (the Lambda runtime); found " + sys.version' 
@@ -52,6 +52,9 @@ bench: $(VENV)/.installed ## Print API calls per event, cold-start import time a
 
 docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from the check registry
 	PYTHONPATH=layers/trailguard:. $(PY) -m harness.docs
+
+deploy-local: $(VENV)/.installed $(TOOLS)/.installed ## Rehearse the deploy: sam build, package, transform, both stacks on moto server, checks
+	PYTHONPATH=layers/trailguard:. $(PY) -m harness.deploy_local
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml
