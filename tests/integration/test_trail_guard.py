@@ -441,3 +441,20 @@ def test_key_facts_are_read_again_before_a_repair_is_refused(stack: Stack) -> No
     # Then the guard looked again before refusing, and repaired the trail
     assert org.trail(arn)["KmsKeyId"] == org.key_arn
     assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATED"
+
+
+def test_trailguard_s_own_change_causes_no_write_and_no_second_message(stack: Stack, api_calls: ApiCalls) -> None:
+    # Given a trail with a report-only finding (it delivers to another bucket) that TrailGuard just repaired
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None, bucket=org.bucket)
+    stack.send("trail/create_trail_no_key.json")
+    org.findings()
+    api_calls.reset()
+
+    # When the UpdateTrail event of TrailGuard's own repair comes back, several times
+    results = [stack.send("trail/update_trail_by_trailguard.json") for _ in range(3)]
+
+    assert {result["result"] for result in results} == {"ignored"}
+    assert "TrailGuard's own" in results[0]["reason"]
+    assert api_calls.writes() == []
+    assert org.findings() == []

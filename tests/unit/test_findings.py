@@ -8,6 +8,7 @@ from pathlib import Path
 from harness import docs
 from trailguard.catalogue import markdown_table, registered
 from trailguard.findings import Finding, Report, Resource, Status, Trigger
+from trailguard.publisher import structured
 from trailguard.vocabulary import ResourceType, TriggerType
 
 RESOURCE = Resource(
@@ -88,3 +89,31 @@ def test_text_says_what_where_who_and_what_was_done() -> None:
     assert "eu-west-1" in text
     assert "UpdateTrail by arn:aws:sts::333333333333:assumed-role/Admin/jane" in text
     assert "repaired" in text
+
+
+def test_email_subscribers_read_text_and_machines_the_json_document() -> None:
+    texts = structured(report(make("trail.encryption", Status.REMEDIATED)))
+
+    assert json.loads(texts["default"]) == json.loads(texts["sqs"]) == json.loads(texts["lambda"])
+    assert json.loads(texts["https"])["schema"] == "trailguard.finding/1"
+    email = texts["email"]
+    assert not email.lstrip().startswith("{")
+    assert "Where: trail audit, account 333333333333, eu-west-1" in email
+    assert "Who:   UpdateTrail by arn:aws:sts::333333333333:assumed-role/Admin/jane" in email
+    assert "console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/trails/arn%3Aaws%3Acloudtrail" in email
+
+
+def test_the_chat_format_is_a_chatbot_custom_notification() -> None:
+    texts = structured(report(make("trail.encryption", Status.OPEN)), chat=True)
+    chat = json.loads(texts["https"])
+
+    assert chat["version"] == "1.0"
+    assert chat["source"] == "custom"
+    assert chat["content"]["textType"] == "client-markdown"
+    assert "trail.encryption" in chat["content"]["description"]
+    assert json.loads(texts["sqs"])["schema"] == "trailguard.finding/1"
+
+
+def test_a_message_of_resolved_findings_is_resolved() -> None:
+    assert report(make("trail.logging", Status.RESOLVED)).status is Status.RESOLVED
+    assert report(make("trail.logging", Status.RESOLVED), make("trail.encryption", Status.OPEN)).status is Status.OPEN

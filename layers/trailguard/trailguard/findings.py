@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from trailguard.arns import parse_trail_arn
 from trailguard.catalogue import check
@@ -134,6 +135,49 @@ class Report:
             parts.append(f"{finding.summary} {_outcome(finding, self.mode)}")
         return " ".join(parts)
 
+    def email(self) -> str:
+        """The message as an e-mail subscriber reads it: what, where, who, what was done, what to do, and where to
+        look in the console."""
+        resource, trigger = self.resource, self.trigger
+        who = {
+            TriggerType.EVENT: f"{trigger.event_name} by {trigger.actor}",
+            TriggerType.SWEEP: "found by the scheduled sweep",
+            TriggerType.REMINDER: "a reminder: still open",
+        }[trigger.type]
+        lines = [
+            self.subject(),
+            "",
+            f"Where: {resource.type} {resource.name}, account {resource.account}, {resource.region}",
+            f"Who:   {who}",
+            f"Mode:  {self.mode}",
+            "",
+        ]
+        for finding in self.findings:
+            lines += [
+                f"- {finding.status.value} {finding.check} ({finding.severity.name})",
+                f"  What: {finding.summary}",
+                f"  Done: {_outcome(finding, self.mode)}",
+            ]
+        lines += ["", f"Console: {console_link(resource)}", f"Resource: {resource.arn}"]
+        return "\n".join(lines) + "\n"
+
+    def chat(self) -> dict[str, Any]:
+        """An AWS Chatbot custom notification (Slack, Microsoft Teams)."""
+        bullets = "\n".join(f"• *{f.status.value}* `{f.check}`: {f.summary}" for f in self.findings)
+        return {
+            "version": "1.0",
+            "source": "custom",
+            "content": {
+                "textType": "client-markdown",
+                "title": self.subject(),
+                "description": f"{bullets}\n<{console_link(self.resource)}|Open in the console>",
+            },
+            "metadata": {
+                "enableCustomActions": False,
+                "additionalContext": {"account": self.resource.account, "resource": self.resource.arn},
+            },
+        }
+
     def subject(self) -> str:
         checks = ", ".join(dict.fromkeys(finding.check for finding in self.findings))
         subject = f"[{self.severity.name}] {self.status.value} {self.resource.type} {self.resource.name}: {checks}"
@@ -185,3 +229,18 @@ def _outcome(finding: Finding, mode: str) -> str:
     if mode == "report":
         return f"Report mode: nothing was changed. To fix: {fix}."
     return f"Not repaired automatically. To fix: {fix}."
+
+
+def console_link(resource: Resource) -> str:
+    """Where a person looks at the resource in the AWS console."""
+    domain = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
+        resource.partition, "console.aws.amazon.com"
+    )
+    region = resource.region
+    if resource.type is ResourceType.TRAIL:
+        return f"https://{domain}/cloudtrailv2/home?region={region}#/trails/{quote(resource.arn, safe='')}"
+    if resource.type is ResourceType.KEY:
+        return f"https://{domain}/kms/home?region={region}#/kms/keys/{resource.arn.rsplit('/', 1)[-1]}"
+    if resource.type is ResourceType.BUCKET:
+        return f"https://{domain}/s3/buckets/{resource.name}?region={region}&tab=permissions"
+    return f"https://{domain}/cloudtrailv2/home?region={region}#/trails"

@@ -40,6 +40,15 @@ def screen(event: ApiCallEvent, guard: Guard[Any, Any]) -> Outcome | None:
     return None
 
 
+def own_change(event: ApiCallEvent, deps: Deps) -> Outcome | None:
+    """An event TrailGuard's own repair produced (its remediation role, or a function's role): nothing to do and
+    nothing more to say, since the repair was reported by the evaluation that made it."""
+    role = event.record.userIdentity.role_arn
+    if deps.settings.is_own_role(role):
+        return Outcome(Result.IGNORED, reason=f"the change was TrailGuard's own ({role})")
+    return None
+
+
 def event_trigger(event: ApiCallEvent) -> Trigger:
     record = event.record
     return Trigger(TriggerType.EVENT, record.eventID or event.id, record.eventName, record.userIdentity.actor)
@@ -47,7 +56,7 @@ def event_trigger(event: ApiCallEvent) -> Trigger:
 
 def handle_event(event: ApiCallEvent, deps: Deps, guard: Guard[Any, Any]) -> Outcome:
     """An event: screen it, find what it names, and evaluate that."""
-    skipped = screen(event, guard)
+    skipped = screen(event, guard) or own_change(event, deps)
     if skipped is not None:
         return skipped
     try:

@@ -1,4 +1,4 @@
-"""Publishes one SNS message per non-compliant resource (docs/findings.md)."""
+"""Publishes one SNS message per change of a resource's findings (docs/findings.md), one text per protocol."""
 
 from __future__ import annotations
 
@@ -14,17 +14,30 @@ class Publisher(Protocol):
     def publish(self, report: Report) -> str: ...
 
 
+def structured(report: Report, *, chat: bool = False) -> dict[str, str]:
+    """One text per subscription protocol: e-mail subscribers read the human text, every other protocol gets
+    the JSON document unchanged (with `chat`, HTTPS subscribers such as AWS Chatbot get a custom notification)."""
+    document = json.dumps(report.to_message(), indent=2)
+    texts = dict.fromkeys(("default", "sqs", "lambda", "http", "https", "email-json"), document)
+    texts["email"] = report.email()
+    if chat:
+        texts["https"] = json.dumps(report.chat())
+    return texts
+
+
 class SnsPublisher:
-    def __init__(self, sessions: SessionFactory, topic_arn: str) -> None:
+    def __init__(self, sessions: SessionFactory, topic_arn: str, *, chat: bool = False) -> None:
         parts = topic_arn.split(":")
         self._client = sessions.client("sns", parts[4], parts[3])
         self._topic_arn = topic_arn
+        self._chat = chat
 
     def publish(self, report: Report) -> str:
         response = self._client.publish(
             TopicArn=self._topic_arn,
             Subject=report.subject(),
-            Message=json.dumps(report.to_message(), indent=2),
+            Message=json.dumps(structured(report, chat=self._chat)),
+            MessageStructure="json",
             MessageAttributes=report.attributes(),
         )
         message_id = str(response["MessageId"])

@@ -31,7 +31,9 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key
         ledger = TableLedger(sessions.client("dynamodb", sessions.own_account, key.region), settings.state_table)
-    return Deps(settings, sessions, SnsPublisher(sessions, settings.topic_arn), container, ledger)
+    return Deps(
+        settings, sessions, SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format), container, ledger
+    )
 
 
 def run(
