@@ -15,6 +15,8 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+STATE_TABLE = "trailguard-state"
+FUNCTIONS = ("TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction")
 PLACEHOLDER_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 MANAGEMENT = "111111111111"
@@ -71,6 +73,8 @@ class SimulatedOrg:
     topic_arn: str
     queue_url: str
     sessions: dict[str, boto3.Session] = field(default_factory=dict)
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # sweep summaries drained by findings()
+    state_table: str = STATE_TABLE
     management: str = MANAGEMENT
     central: str = CENTRAL
     members: tuple[str, ...] = (MEMBER_A, MEMBER_B)
@@ -108,6 +112,8 @@ class SimulatedOrg:
             "Regions": f"{HOME},{OTHER}",
             "FindingsTopic": self.topic_arn,
             "IdempotencyTable": "",
+            "StateTable": self.state_table,
+            **{f"{name}Role.Arn": f"arn:aws:iam::{self.central}:role/{FUNCTION_ROLE}" for name in FUNCTIONS},
             "AWS::AccountId": self.central,
             "AWS::Region": HOME,
         }
@@ -164,7 +170,14 @@ class SimulatedOrg:
         return trail
 
     def findings(self) -> list[dict[str, Any]]:
-        """Drain the SQS queue subscribed to the findings topic: subject, message and attributes of each."""
+        """Drain the SQS queue subscribed to the findings topic: subject, message and attributes of each finding
+        message (a sweep's summary is kept apart, in `summaries`)."""
+        messages = self.messages()
+        self.summaries += [item for item in messages if item["message"].get("schema") == "trailguard.sweep/1"]
+        return [item for item in messages if item["message"].get("schema") != "trailguard.sweep/1"]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Drain the SQS queue subscribed to the findings topic: every message, as SQS subscribers get it."""
         sqs = self.client("sqs", self.central)
         received: list[dict[str, Any]] = []
         while True:
@@ -236,4 +249,13 @@ def build_org() -> SimulatedOrg:
     queue_url = sqs.create_queue(QueueName="security-team")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    central.client("dynamodb", region_name=HOME).create_table(
+        TableName=STATE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
     return SimulatedOrg(key_arn=key["Arn"], topic_arn=topic_arn, queue_url=queue_url, sessions={CENTRAL: central})

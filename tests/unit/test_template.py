@@ -1,5 +1,5 @@
 """template.yaml, templates/member.yaml and samconfig.toml hold the wiring, the permissions and the names
-others rely on (CONTRACT.md sections 1 and 2). These tests read them as data, as the harness does."""
+others rely on (docs/configuration.md). These tests read them as data, as the harness does."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.template import REPO_ROOT, function_properties, functions, load_template
+from trailguard.settings import Settings
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 MEMBER = load_template(REPO_ROOT / "templates" / "member.yaml")
@@ -26,21 +27,8 @@ CODE_URIS = {
     "SweepFunction": "functions/sweep/",
 }
 
-# CONTRACT.md section 2: every function is configured through exactly these variables.
-CONTRACT_VARIABLES = {
-    "TRAILGUARD_CENTRAL_KEY_ARN",
-    "TRAILGUARD_LOG_BUCKET",
-    "TRAILGUARD_TOPIC_ARN",
-    "TRAILGUARD_MODE",
-    "TRAILGUARD_REMEDIATION_ROLE_NAME",
-    "TRAILGUARD_MANAGEMENT_ACCOUNT_ID",
-    "TRAILGUARD_ORG_ID",
-    "TRAILGUARD_EXEMPT_TAG",
-    "TRAILGUARD_REPAIR_POLICIES",
-    "TRAILGUARD_IDEMPOTENCY_TABLE",
-    "TRAILGUARD_ACCOUNTS",
-    "TRAILGUARD_REGIONS",
-}
+# Every function is configured through exactly the variables the settings model reads (docs/configuration.md).
+CONTRACT_VARIABLES = {field.alias for field in Settings.model_fields.values() if field.alias}
 
 # Actions without resource-level permissions (Service Authorization Reference): read-only or list only.
 STAR_RESOURCE_ALLOWED = {
@@ -190,7 +178,7 @@ def test_the_powertools_layer_comes_from_the_public_ssm_parameter() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Configuration (CONTRACT.md section 2)
+# Configuration (docs/configuration.md)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -295,7 +283,7 @@ def test_trail_function_permissions() -> None:
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert_publishes_findings(granted)
-    assert_idempotency_only(granted)
+    assert_tables_only(granted)
 
 
 def test_key_function_permissions() -> None:
@@ -320,7 +308,7 @@ def test_key_function_permissions() -> None:
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert_publishes_findings(granted)
-    assert_idempotency_only(granted)
+    assert_tables_only(granted)
 
 
 def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
@@ -349,7 +337,7 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert_publishes_findings(granted)
-    assert_idempotency_only(granted)
+    assert_tables_only(granted)
 
 
 def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
@@ -358,9 +346,18 @@ def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
         assert granted.pop(f"kms:{action}") == [{"Fn::GetAtt": ["FindingsTopicKey", "Arn"]}]
 
 
-def assert_idempotency_only(rest: dict[str, list[Any]]) -> None:
-    table = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
-    assert rest == {f"dynamodb:{a}": [table] for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")}
+def assert_tables_only(rest: dict[str, list[Any]], *, idempotency: bool = True) -> None:
+    """What is left is the idempotency table (event handlers) and the ledger: nothing else, no other table."""
+    idem, ledger = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}, {"Fn::GetAtt": ["StateTable", "Arn"]}
+    expected: dict[str, list[Any]] = {
+        f"dynamodb:{a}": [ledger] for a in ("Query", "PutItem", "UpdateItem", "BatchWriteItem")
+    }
+    if idempotency:
+        for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+            expected[f"dynamodb:{action}"] = [idem, *expected.get(f"dynamodb:{action}", [])]
+    assert {action: sorted(map(str, tables)) for action, tables in rest.items()} == {
+        action: sorted(map(str, tables)) for action, tables in expected.items()
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -578,6 +575,7 @@ def test_outputs() -> None:
         "AlarmTopicArn",
         "CentralEventBusArn",
         "EventDeadLetterQueueUrl",
+        "StateTableName",
         "IdempotencyTableName",
         "TrailGuardFunctionRoleArn",
         "KeyGuardFunctionRoleArn",

@@ -244,3 +244,59 @@ def console_link(resource: Resource) -> str:
     if resource.type is ResourceType.BUCKET:
         return f"https://{domain}/s3/buckets/{resource.name}?region={region}&tab=permissions"
     return f"https://{domain}/cloudtrailv2/home?region={region}#/trails"
+
+
+SWEEP_SCHEMA = "trailguard.sweep/1"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSummary:
+    """The one message a sweep ends with: what it covered, what it found, what changed, what it could not read."""
+
+    summary: dict[str, Any]
+    time: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        body = {key: value for key, value in self.summary.items() if key not in ("result", "message_id")}
+        return {"schema": SWEEP_SCHEMA, "text": self.text(), **body, "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def open_findings(self) -> int:
+        return sum(
+            number
+            for statuses in self.summary["findings"].values()
+            for status, number in statuses.items()
+            if status in (Status.OPEN.value, Status.REMEDIATION_FAILED.value)
+        )
+
+    def subject(self) -> str:
+        s = self.summary
+        return (
+            f"TrailGuard sweep: {s['accounts']} accounts, {s['trails']} trails, {self.open_findings()} open, "
+            f"{len(s['changed'])} changed"
+        )[:99]
+
+    def text(self) -> str:
+        s = self.summary
+        lines = [
+            self.subject(),
+            "",
+            f"Covered: {s['accounts']} accounts x {len(s['regions'])} regions ({', '.join(s['regions'])}); "
+            f"{s['trails']} trails, the central key and the central bucket, in {s['seconds']} s.",
+            "Outcomes: " + (", ".join(f"{name} {number}" for name, number in s["outcomes"].items()) or "none"),
+        ]
+        for check_id, statuses in s["findings"].items():
+            lines.append(f"  {check_id}: " + ", ".join(f"{status} {n}" for status, n in statuses.items()))
+        lines.append("Changed since the last sweep: " + (", ".join(s["changed"]) or "nothing"))
+        if s["unreachable"]:
+            lines.append("Not reached: " + "; ".join(s["unreachable"]))
+        if s["failures"]:
+            lines.append("Not evaluated: " + "; ".join(s["failures"]))
+        return "\n".join(lines) + "\n"
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        status = "OPEN" if self.open_findings() else "OK"
+        return {
+            "resource_type": {"DataType": "String", "StringValue": "sweep"},
+            "status": {"DataType": "String", "StringValue": status},
+            "severity": {"DataType": "String", "StringValue": "LOW"},
+        }

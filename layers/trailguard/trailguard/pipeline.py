@@ -209,10 +209,13 @@ def conclude(
     )
     if outcome is not None:
         return outcome
+    statuses = {finding.check: finding.status.value for finding in findings}
     if not findings:
         return Outcome(Result.COMPLIANT, resource.arn)
-    logger.info("findings unchanged since notified", resource_arn=resource.arn, checks=[f.check for f in findings])
-    return Outcome(Result.UNCHANGED, resource.arn, "the open findings are unchanged and were already notified")
+    logger.info("findings unchanged since notified", resource_arn=resource.arn, checks=list(statuses))
+    return Outcome(
+        Result.UNCHANGED, resource.arn, "the open findings are unchanged and were already notified", None, statuses
+    )
 
 
 def _confirm[S](
@@ -282,4 +285,5 @@ def settle(
 def publish(deps: Deps, resource: Resource, trigger: Trigger, findings: list[Finding]) -> Outcome:
     report = Report(resource, tuple(findings), trigger, deps.settings.mode.value, deps.now())
     message_id = deps.publisher.publish(report)
-    return Outcome(Result(report.status.value.lower()), resource.arn, message_id=message_id)
+    statuses = {finding.check: finding.status.value for finding in findings}
+    return Outcome(Result(report.status.value.lower()), resource.arn, message_id=message_id, findings=statuses)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from trailguard.findings import Report
+from trailguard.findings import Report, SweepSummary
 from trailguard.observability import logger
 from trailguard.sessions import SessionFactory
 
 
 class Publisher(Protocol):
     def publish(self, report: Report) -> str: ...
+
+    def publish_summary(self, summary: SweepSummary) -> str: ...
 
 
 def structured(report: Report, *, chat: bool = False) -> dict[str, str]:
@@ -49,4 +51,19 @@ class SnsPublisher:
             checks=[finding.check for finding in report.findings],
             message_id=message_id,
         )
+        return message_id
+
+    def publish_summary(self, summary: SweepSummary) -> str:
+        document = json.dumps(summary.to_message(), indent=2)
+        texts = dict.fromkeys(("default", "sqs", "lambda", "http", "https", "email-json"), document)
+        texts["email"] = summary.text()
+        response = self._client.publish(
+            TopicArn=self._topic_arn,
+            Subject=summary.subject(),
+            Message=json.dumps(texts),
+            MessageStructure="json",
+            MessageAttributes=summary.attributes(),
+        )
+        message_id = str(response["MessageId"])
+        logger.info("sweep summary published", message_id=message_id)
         return message_id

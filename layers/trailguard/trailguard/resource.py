@@ -46,12 +46,13 @@ class Outcome:
     resource: str | None = None
     reason: str | None = None
     message_id: str | None = None
+    findings: Mapping[str, str] = field(default_factory=dict)  # check -> status, resolved ones included
 
     def to_dict(self) -> dict[str, Any]:
         return {
             key: (value.value if isinstance(value, Result) else value)
             for key, value in asdict(self).items()
-            if value is not None
+            if value is not None and value != {}
         }
 
 

@@ -7,15 +7,17 @@ non-compliant resource, with `trigger.type` "sweep". One resource that fails doe
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from trailguard.bucket.guard import GUARD as BUCKET
+from trailguard.findings import SweepSummary
 from trailguard.key.guard import GUARD as KEY
 from trailguard.observability import logger
-from trailguard.organization import inventory
+from trailguard.organization import inventory, regions
 from trailguard.pipeline import SWEEP, evaluate
 from trailguard.resource import Deps, Outcome
 from trailguard.sessions import error_code
@@ -24,10 +26,13 @@ from trailguard.trail.guard import TrailTarget
 
 
 def sweep(deps: Deps) -> dict[str, Any]:
-    """Evaluate the central key, the central bucket and every trail; return what happened, counted."""
+    """Evaluate the central key, the central bucket and every trail; publish the sweep's summary; return it."""
+    started = time.monotonic()
     found = inventory(deps, tolerant=True)
     scope = found.scope(deps.settings)
     results: Counter[str] = Counter()
+    by_check: Counter[tuple[str, str]] = Counter()
+    changed: list[str] = []
     failures: list[str] = []
 
     def run(resource: str, evaluation: Callable[[], Outcome]) -> None:
@@ -38,6 +43,9 @@ def sweep(deps: Deps) -> dict[str, Any]:
             logger.exception("sweep could not evaluate a resource", resource=resource)
             return
         results[outcome.result.value] += 1
+        by_check.update(outcome.findings.items())
+        if outcome.message_id is not None:
+            changed.append(resource)
 
     run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope))
     run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope))
@@ -46,10 +54,24 @@ def sweep(deps: Deps) -> dict[str, Any]:
         run(trail.arn, partial(evaluate, TRAIL, TrailTarget(trail.ref, ("trail.logging",), known=trail), SWEEP, deps))
     summary: dict[str, Any] = {
         "result": "swept",
+        "accounts": len(found.accounts),
+        "regions": list(regions(deps)),
         "trails": len(found.trails),
         "outcomes": dict(sorted(results.items())),
+        "findings": _nested(by_check),
+        "changed": changed,
         "failures": failures,
         "unreachable": list(found.problems),
+        "seconds": round(time.monotonic() - started, 3),
     }
     logger.info("sweep done", **summary)
+    summary["message_id"] = deps.publisher.publish_summary(SweepSummary(summary, deps.now()))
     return summary
+
+
+def _nested(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """{check: {status: resources}}."""
+    nested: dict[str, dict[str, int]] = {}
+    for (check, status), number in sorted(counts.items()):
+        nested.setdefault(check, {})[status] = number
+    return nested
