@@ -1,4 +1,5 @@
-"""Trail guard: CreateTrail, UpdateTrail, StopLogging and DeleteTrail events from anywhere in the organization."""
+"""Trail guard: CreateTrail, UpdateTrail, StopLogging and DeleteTrail events from anywhere in the organization;
+after StopLogging and DeleteTrail, the coverage of the trail's account too."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from trailguard.account.guard import GUARD as ACCOUNT
 from trailguard.observability import logger, metrics, tracer
 from trailguard.runtime import run
-from trailguard.trail.guard import GUARD
+from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.warm import Warm
 
 CONTAINER = Warm()  # what this warm container keeps between invocations
@@ -18,4 +20,4 @@ CONTAINER = Warm()  # what this warm container keeps between invocations
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run(event, context, GUARD, CONTAINER)
+    return run(event, context, (TRAIL, ACCOUNT), CONTAINER)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from tests.unit.checks import test_bucket_checks, test_key_checks, test_trail_checks
+from tests.unit.checks import test_account_checks, test_bucket_checks, test_key_checks, test_trail_checks
 from tests.unit.test_template import actions_on
 from trailguard.catalogue import check, markdown_table, registered
 from trailguard.vocabulary import Repair, ResourceType
 
 
 def test_every_registered_check_has_a_failing_case_in_its_unit_tests() -> None:
-    cases = {*test_trail_checks.CASES, *test_key_checks.CASES, *test_bucket_checks.CASES}
+    cases = {*test_account_checks.CASES, *test_trail_checks.CASES, *test_key_checks.CASES, *test_bucket_checks.CASES}
 
-    assert cases == {name for name, item in registered().items() if item.resource is not ResourceType.ACCOUNT}
+    assert cases == set(registered())
 
 
 def test_every_row_is_complete() -> None:
@@ -31,6 +31,7 @@ def test_the_table_has_one_row_per_check() -> None:
 
 
 EVALUATED_BY = {
+    ResourceType.ACCOUNT: ("TrailGuardFunction", "SweepFunction"),
     ResourceType.TRAIL: ("TrailGuardFunction", "SweepFunction"),
     ResourceType.KEY: ("KeyGuardFunction", "SweepFunction"),
     ResourceType.BUCKET: ("BucketGuardFunction", "SweepFunction"),

@@ -34,6 +34,7 @@ CONTRACT_VARIABLES = {field.alias for field in Settings.model_fields.values() if
 STAR_RESOURCE_ALLOWED = {
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTrails",
+    "cloudtrail:DescribeTrails",
     "ec2:DescribeRegions",
     "s3:GetAccountPublicAccessBlock",
     "organizations:ListAccounts",
@@ -279,6 +280,7 @@ def test_trail_function_permissions() -> None:
     for action in ("GetTrail", "GetTrailStatus", "ListTags", "UpdateTrail", "StartLogging"):
         assert granted.pop(f"cloudtrail:{action}") == [own_trails]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
+    assert granted.pop("cloudtrail:DescribeTrails") == ["*"]  # the account's coverage after StopLogging
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
@@ -546,6 +548,7 @@ def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organiz
         "cloudtrail:UpdateTrail": own_trails,
         "cloudtrail:StartLogging": own_trails,
         "cloudtrail:ListTrails": "*",
+        "cloudtrail:DescribeTrails": "*",
         "organizations:ListAccounts": "*",
         "organizations:DescribeOrganization": "*",
         "organizations:ListAWSServiceAccessForOrganization": "*",

@@ -26,7 +26,7 @@ CIS_PREVIOUS = "CIS AWS Foundations v1.4"
 SECURITY_HUB = "AWS Security Hub"
 
 # The rooms whose `checks` modules register checks, in the order the catalogue lists them.
-ROOMS = ("trail", "key", "bucket")
+ROOMS = ("account", "trail", "key", "bucket")
 
 CheckFunction = Callable[[Any, "Context"], "Violation | None"]
 

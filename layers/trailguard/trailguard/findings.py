@@ -25,6 +25,7 @@ class Violation:
     summary: str
     observed: dict[str, Any]
     expected: dict[str, Any]
+    level: Severity | None = None  # a severity other than the check's (a missing organization trail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,11 @@ class Finding:
     expected: dict[str, Any]
     action: str | None = None
     error: str | None = None
+    level: Severity | None = None
 
     @property
     def severity(self) -> Severity:
-        return check(self.check).severity
+        return self.level or check(self.check).severity
 
     @classmethod
     def of(
@@ -52,7 +54,14 @@ class Finding:
         summary: str | None = None,
     ) -> Finding:
         return cls(
-            violation.check, status, summary or violation.summary, violation.observed, violation.expected, action, error
+            violation.check,
+            status,
+            summary or violation.summary,
+            violation.observed,
+            violation.expected,
+            action,
+            error,
+            violation.level,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from trailguard.findings import Finding, Status, Trigger, Violation
-from trailguard.vocabulary import TriggerType
+from trailguard.vocabulary import Severity, TriggerType
 
 FINDING = "finding#"
 PENDING = "pending"
@@ -85,7 +85,10 @@ class Pending:
             Trigger(
                 TriggerType(trigger["type"]), trigger.get("event_id"), trigger.get("event_name"), trigger.get("actor")
             ),
-            tuple(Violation(**violation) for violation in data["violations"]),
+            tuple(
+                Violation(**{**violation, "level": Severity(violation["level"]) if violation.get("level") else None})
+                for violation in data["violations"]
+            ),
             dict(data["actions"]),
             data["created"],
         )

@@ -105,6 +105,7 @@ class Inventory:
     trails: tuple[Trail, ...]  # by ARN
     problems: tuple[str, ...]
     organization_known: bool
+    unread: frozenset[str] = frozenset()  # accounts whose trails could not all be read
 
     def scope(self, settings: Settings) -> Scope:
         """The trails that use the central key or deliver to the central bucket."""
@@ -136,7 +137,10 @@ def inventory(deps: Deps, *, tolerant: bool = False) -> Inventory:
     if issues:
         logger.warning("trails of the organization partly unknown", problems=issues)
     trails = tuple(found[arn] for arn in sorted(found))
-    return Inventory(accounts, trails, tuple(issues), organization_known=not problems)
+    unread = frozenset(
+        account for account, (_, account_issues) in zip(sorted(accounts), results, strict=True) if account_issues
+    )
+    return Inventory(accounts, trails, tuple(issues), organization_known=not problems, unread=unread)
 
 
 def _inventory_account(

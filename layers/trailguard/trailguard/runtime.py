@@ -37,8 +37,17 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
 
 
 def run(
-    event: Any, context: Any, guard: Guard[Any, Any], container: Warm, *, sessions: SessionFactory | None = None
+    event: Any,
+    context: Any,
+    guard: Guard[Any, Any] | tuple[Guard[Any, Any], ...],
+    container: Warm,
+    *,
+    sessions: SessionFactory | None = None,
 ) -> dict[str, Any]:
+    """Handle one event with the function's guard (or guards: the trail function also evaluates the coverage of
+    the account whose trail was stopped or deleted). The first guard's outcome is the result; the others' are
+    listed under `also`."""
+    guards = guard if isinstance(guard, tuple) else (guard,)
     settings = Settings.from_env(os.environ)  # invalid configuration fails fast, naming the variable
     try:
         parsed = parse_api_call(event)
@@ -60,18 +69,23 @@ def run(
 
     def process(event: dict[str, Any]) -> dict[str, Any]:
         try:
-            outcome = handle_event(parsed, deps, guard)
+            outcomes = [handle_event(parsed, deps, each) for each in guards]
         except EventParseError as error:
             logger.error("event dropped: cannot be understood", reason=str(error))
-            outcome = Outcome(Result.DROPPED, reason=str(error))
+            outcomes = [Outcome(Result.DROPPED, reason=str(error))]
         except Exception as error:
             # Transient AWS failures and defects: raised, so that Lambda retries and the DLQ keeps the event.
             count("failed")
             logger.exception("event failed; Lambda will retry it", error=type(error).__name__)
             raise
-        count(outcome.result)
-        logger.info("event handled", **outcome.to_dict())
-        return outcome.to_dict()
+        for outcome in outcomes:
+            count(outcome.result)
+        result = outcomes[0].to_dict()
+        also = [outcome.to_dict() for outcome in outcomes[1:] if outcome.result is not Result.IGNORED]
+        if also:
+            result["also"] = also
+        logger.info("event handled", **result)
+        return result
 
     if settings.idempotency_table:
         return _idempotent(process, settings.idempotency_table, context)(event=event)

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from trailguard.account.facts import organization_trails
+from trailguard.account.guard import GUARD as ACCOUNT
+from trailguard.account.guard import AccountTarget
 from trailguard.bucket.guard import GUARD as BUCKET
 from trailguard.findings import SweepSummary
 from trailguard.key.guard import GUARD as KEY
@@ -21,6 +24,7 @@ from trailguard.organization import inventory, regions
 from trailguard.pipeline import SWEEP, evaluate
 from trailguard.resource import Deps, Outcome
 from trailguard.sessions import error_code
+from trailguard.trail.facts import Trail
 from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.trail.guard import TrailTarget
 
@@ -52,6 +56,15 @@ def sweep(deps: Deps) -> dict[str, Any]:
     for trail in found.trails:
         # The inventory already holds the trail's configuration: only its status is read before the checks.
         run(trail.arn, partial(evaluate, TRAIL, TrailTarget(trail.ref, ("trail.logging",), known=trail), SWEEP, deps))
+    # Every account: recorded in every region? (a deleted or stopped trail is found here without its event)
+    management = deps.settings.management_account_id
+    organization = organization_trails(deps, [t for t in found.trails if t.account == management])
+    owned: dict[str, list[Trail]] = {}
+    for trail in found.trails:
+        owned.setdefault(trail.account, []).append(trail)
+    for account in sorted(found.accounts - found.unread):
+        target = AccountTarget(account, tuple(owned.get(account, ())), organization)
+        run(f"account {account}", partial(evaluate, ACCOUNT, target, SWEEP, deps))
     summary: dict[str, Any] = {
         "result": "swept",
         "accounts": len(found.accounts),

@@ -23,7 +23,6 @@ CASES: dict[str, list[Trail]] = {
     ],
     "trail.logging": [replace(GOOD_TRAIL, status=TrailStatus(is_logging=False))],
     "trail.log-file-validation": [replace(GOOD_TRAIL, log_file_validation=False)],
-    "trail.multi-region": [replace(GOOD_TRAIL, multi_region=False)],
     "trail.destination": [replace(GOOD_TRAIL, s3_bucket="someone-elses-bucket")],
     "trail.delivery": [
         replace(GOOD_TRAIL, status=TrailStatus(True, delivery_error="AccessDenied")),
@@ -50,6 +49,10 @@ def test_each_drift_is_one_violation(expected: str, trail: Trail) -> None:
 
 def test_tags_not_read_or_without_the_request_are_not_a_violation() -> None:
     assert checks(replace(GOOD_TRAIL, tags={"trailguard:exempt": "false", "team": "audit"})) == []
+
+
+def test_a_single_region_trail_is_not_a_finding_by_itself() -> None:
+    assert checks(replace(GOOD_TRAIL, multi_region=False)) == []
 
 
 def test_status_not_yet_read_is_not_a_violation() -> None:

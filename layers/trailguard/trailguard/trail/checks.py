@@ -79,29 +79,6 @@ def log_file_validation(trail: Trail, context: Context) -> Violation | None:
 
 
 @register(
-    "trail.multi-region",
-    TRAIL,
-    Severity.MEDIUM,
-    title="Trail records every region",
-    repair=Repair.NEVER,
-    action=None,
-    fix="Make the trail multi-region (UpdateTrail IsMultiRegionTrail) if it is meant to be the account's audit "
-    "trail; not automatic because it changes what the trail collects and costs",
-    compliance=(f"{CIS} 3.1", f"{CIS_PREVIOUS} 3.1", f"{SECURITY_HUB} CloudTrail.1"),
-    reads=TRAIL_READS,
-)
-def multi_region(trail: Trail, context: Context) -> Violation | None:
-    if not trail.exists or trail.multi_region:
-        return None
-    return Violation(
-        "trail.multi-region",
-        f"Trail {trail.ref.name} records only {trail.home_region}.",
-        {"IsMultiRegionTrail": False},
-        {"IsMultiRegionTrail": True},
-    )
-
-
-@register(
     "trail.destination",
     TRAIL,
     Severity.MEDIUM,
