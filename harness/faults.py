@@ -25,6 +25,7 @@ class Fault:
     status: int
     when: str
     region: str | None
+    after: int = 0  # matching calls let through first (a confirming read after a first read succeeded)
 
     def applies(self, client: Any, operation: str, params: dict[str, Any]) -> bool:
         return (
@@ -37,6 +38,7 @@ class Fault:
 class Faults:
     def __init__(self) -> None:
         self.active: list[Fault] = []
+        self.seen: dict[int, int] = {}  # fault index -> matching calls so far
 
     def fail(
         self,
@@ -47,11 +49,14 @@ class Faults:
         *,
         when: str = "",
         region: str | None = None,
+        after: int = 0,
     ) -> None:
-        self.active.append(Fault(operation, code, message or code, status, when, region))
+        self.active.append(Fault(operation, code, message or code, status, when, region, after))
+        self.seen[len(self.active) - 1] = 0
 
     def clear(self) -> None:
         self.active.clear()
+        self.seen.clear()
 
 
 @contextmanager
@@ -59,8 +64,11 @@ def injecting() -> Iterator[Faults]:
     faults = Faults()
 
     def fail(client: Any, operation: str, params: dict[str, Any]) -> None:
-        for fault in faults.active:
-            if fault.applies(client, operation, params):
+        for index, fault in enumerate(faults.active):
+            if not fault.applies(client, operation, params):
+                continue
+            faults.seen[index] = faults.seen.get(index, 0) + 1
+            if faults.seen[index] > fault.after:
                 raise ClientError(
                     {
                         "Error": {"Code": fault.code, "Message": fault.message},

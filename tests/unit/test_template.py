@@ -34,7 +34,6 @@ CONTRACT_VARIABLES = {field.alias for field in Settings.model_fields.values() if
 STAR_RESOURCE_ALLOWED = {
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTrails",
-    "cloudtrail:DescribeTrails",
     "ec2:DescribeRegions",
     "s3:GetAccountPublicAccessBlock",
     "organizations:ListAccounts",

@@ -113,6 +113,8 @@ def evaluate[T, S](
     if violations:
         violations += guard.requests(subject, violations, deps)
     carried = _carried(record, violations, attempts)
+    if carried and not violations and record.pending is not None:
+        trigger = record.pending.trigger  # only an earlier change to report: as the event that caused it
     violations[:0] = carried
     evaluated |= {violation.check for violation in carried}
     if not violations and not record.known:
