@@ -11,19 +11,43 @@ from harness.intercept import intercepting
 READS = ("Get", "List", "Describe", "AssumeRole", "Publish", "Receive", "Head")
 
 
+# TrailGuard's own state (the ledger, the idempotency records): not a guarded resource.
+OWN_STATE = "dynamodb"
+
+
 class ApiCalls:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.services: list[str] = []  # the service of each call
 
     def reset(self) -> None:
         self.calls.clear()
+        self.services.clear()
 
-    def count(self, *, excluding: tuple[str, ...] = ("AssumeRole",)) -> int:
-        return sum(1 for call in self.calls if call not in excluding)
+    def record(self, service: str, operation: str) -> None:
+        self.services.append(service)
+        self.calls.append(operation)
+
+    def count(self, *, excluding: tuple[str, ...] = ("AssumeRole",), own_state: bool = True) -> int:
+        """Calls, but those named in `excluding` (and, own_state=False, those to TrailGuard's own tables)."""
+        return sum(
+            1
+            for call, service in zip(self.calls, self.services, strict=True)
+            if call not in excluding and (own_state or service != OWN_STATE)
+        )
+
+    def state(self) -> int:
+        """Calls to TrailGuard's own tables."""
+        return sum(1 for service in self.services if service == OWN_STATE)
 
     def writes(self) -> list[str]:
-        """The calls that change something (SNS Publish and STS AssumeRole are not counted as changes)."""
-        return [call for call in self.calls if not call.startswith(READS)]
+        """The calls that change a guarded resource (SNS Publish, STS AssumeRole and TrailGuard's own tables are
+        not counted as changes)."""
+        return [
+            call
+            for call, service in zip(self.calls, self.services, strict=True)
+            if not call.startswith(READS) and service != OWN_STATE
+        ]
 
     def counter(self) -> Counter[str]:
         return Counter(self.calls)
@@ -32,5 +56,7 @@ class ApiCalls:
 @contextmanager
 def counting() -> Iterator[ApiCalls]:
     calls = ApiCalls()
-    with intercepting(lambda client, operation, params: calls.calls.append(operation)):
+    with intercepting(
+        lambda client, operation, params: calls.record(client.meta.service_model.service_name, operation)
+    ):
         yield calls
