@@ -112,14 +112,14 @@ class Caller:
         return self.role_arn or self.id
 
 
-def _root_account(entry: str) -> str | None:
+def root_account(entry: str) -> str | None:
     parsed = parse_arn(entry)
     if parsed is not None and parsed.service == "iam" and parsed.resource == "root" and is_account_id(parsed.account):
         return parsed.account
     return None
 
 
-def _role_name(entry: str) -> tuple[str, str] | None:
+def role_name(entry: str) -> tuple[str, str] | None:
     """(account, role name) of a role ARN ``arn:aws:iam::A:role/[path/]NAME`` (sessions omit the path)."""
     parsed = parse_arn(entry)
     if parsed is None or parsed.service != "iam" or not parsed.resource.startswith("role/"):
@@ -132,15 +132,15 @@ def _entry_covers(entry: str, caller: Caller) -> bool:
 
     An account root names every identity of the account; a role names its assumed-role sessions.
     """
-    root = _root_account(entry)
+    root = root_account(entry)
     if root is not None:
         return caller.account == root
     if entry == caller.id:
         return True
-    role = _role_name(entry)
+    role = role_name(entry)
     session_role = caller.role_arn
     if role is not None and session_role is not None:
-        return _role_name(session_role) == role
+        return role_name(session_role) == role
     return False
 
 
@@ -168,10 +168,10 @@ def principal_excluded(spec: PrincipalSpec, caller: Caller) -> bool:
         return caller.id in spec.service
     if caller.kind == "Anonymous":
         return False
-    account_listed = any(_root_account(entry) == caller.account for entry in spec.aws if caller.account)
+    account_listed = any(root_account(entry) == caller.account for entry in spec.aws if caller.account)
     if not account_listed:
         return False
-    if _root_account(caller.id) is not None:
+    if root_account(caller.id) is not None:
         return True
     role = caller.role_arn
-    return any(entry == caller.id or (role is not None and _role_name(entry) == _role_name(role)) for entry in spec.aws)
+    return any(entry == caller.id or (role is not None and role_name(entry) == role_name(role)) for entry in spec.aws)
