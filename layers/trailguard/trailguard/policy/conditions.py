@@ -252,9 +252,7 @@ class CompiledCondition:
             return _null(condition, context)
         assert operator is not None
         index, scan = self._index, self._scan
-        resolved = [
-            value for raw in self._dynamic if (value := resolve_variables(raw, context)) is not None
-        ]
+        resolved = [value for raw in self._dynamic if (value := resolve_variables(raw, context)) is not None]
 
         def hits(context_value: str) -> bool:
             if index is not None and index.matches(context_value):

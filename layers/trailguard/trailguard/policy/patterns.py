@@ -157,11 +157,14 @@ class PatternSet:
         elif self.kind == "equals_ignore_case":
             value = value.casefold()
         if self.kind == "resource" and parse_arn(value) is not None:
-            assert self._arn_wild is not None and self._plain_wild is not None
             return (
                 value in self._arn_exact
-                or self._arn_wild.matches(value)
+                or _hit(self._arn_wild, value)
                 or value in self._plain_exact
-                or self._plain_wild.matches(value)
+                or _hit(self._plain_wild, value)
             )
-        return value in self._exact or (self._wild is not None and self._wild.matches(value))
+        return value in self._exact or _hit(self._wild, value)
+
+
+def _hit(index: _WildcardIndex | None, value: str) -> bool:
+    return index is not None and index.matches(value)
