@@ -260,10 +260,10 @@ def required_key_statements(
         log_readers=log_readers,
         organization_wide=organization_wide,
     )
-    return _key_statements(spec)
+    return key_statements(spec)
 
 
-def _key_statements(spec: KeyPolicySpec) -> list[dict[str, Any]]:
+def key_statements(spec: KeyPolicySpec) -> list[dict[str, Any]]:
     encrypt = (
         cloudtrail_org_encrypt_statement(spec)
         if spec.organization_wide
@@ -299,7 +299,7 @@ def key_policy(
     policy: dict[str, Any] = {
         "Version": POLICY_VERSION,
         "Id": "TrailGuardCentralKey",
-        "Statement": _key_statements(spec),
+        "Statement": key_statements(spec),
     }
     require_key_policy_size(policy, spec)
     problems = key_policy_problems(policy, spec)
@@ -535,7 +535,7 @@ def deny_insecure_transport_statement(spec: BucketPolicySpec) -> dict[str, Any]:
     }
 
 
-def _bucket_statements(spec: BucketPolicySpec) -> list[dict[str, Any]]:
+def bucket_statements(spec: BucketPolicySpec) -> list[dict[str, Any]]:
     if spec.organization_wide:
         return [
             bucket_org_acl_statement(spec),
@@ -576,7 +576,7 @@ def bucket_policy(
     policy: dict[str, Any] = {
         "Version": POLICY_VERSION,
         "Id": "TrailGuardLogBucket",
-        "Statement": _bucket_statements(spec),
+        "Statement": bucket_statements(spec),
     }
     require_bucket_policy_size(policy, spec)
     problems = bucket_policy_problems(policy, spec)

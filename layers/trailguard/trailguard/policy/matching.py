@@ -14,13 +14,33 @@ PrincipalKind = Literal["AWS", "Service", "Anonymous"]
 def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """IAM wildcard matching: ``*`` is any run of characters (also ``/`` and ``:``), ``?`` one character.
 
-    A linear two-pointer matcher (no regex): patterns come from policies that anyone with PutKeyPolicy
-    can write, so they must not be able to make the analyzer backtrack exponentially.
+    No regex: patterns come from policies that anyone with PutKeyPolicy can write, so they must not be
+    able to make the analyzer backtrack exponentially. A pattern with ``*`` only is matched segment by
+    segment (the first a prefix, the last a suffix, each other one at its leftmost place after the
+    previous one, which is exact for ``*``); one with ``?`` by a two-pointer scan (``glob_scan``).
     """
     if ignore_case:
         pattern, value = pattern.lower(), value.lower()
-    if "*" not in pattern and "?" not in pattern:
+    if "?" in pattern:
+        return glob_scan(pattern, value)
+    parts = pattern.split("*")
+    if len(parts) == 1:
         return pattern == value
+    first, last = parts[0], parts[-1]
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in parts[1:-1]:
+        if part:
+            found = value.find(part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+    return True
+
+
+def glob_scan(pattern: str, value: str) -> bool:
+    """``glob_match`` by a two-pointer scan with one backtrack point (any pattern, ``?`` included)."""
     p = v = 0
     star = -1
     resume = 0

@@ -14,7 +14,7 @@ more candidates to check).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 from trailguard.policy.ids import parse_arn
@@ -43,39 +43,64 @@ def _has_wildcard(pattern: str) -> bool:
     return any(token in pattern for token in _WILDCARDS)
 
 
+class _RunTable:
+    """Patterns by literal run, and the lengths of those runs."""
+
+    def __init__(self) -> None:
+        self.by_run: dict[str, list[str]] = {}
+        self.lengths: list[int] = []
+
+    def add(self, run: str, pattern: str) -> None:
+        self.by_run.setdefault(run, []).append(pattern)
+        if len(run) not in self.lengths:
+            self.lengths.append(len(run))
+            self.lengths.sort()
+
+
 class _WildcardIndex:
-    """Wildcard patterns indexed by one literal run each (the rarest among the patterns, then the longest)."""
+    """Wildcard patterns indexed by one literal run each: the run fewest patterns share, then one that
+    starts or ends the pattern (the value must then start or end with it: one look-up, not a scan), then
+    the longest."""
 
     def __init__(self, patterns: Iterable[str], match: Callable[[str, str], bool]) -> None:
         self._match = match
         listed = list(dict.fromkeys(patterns))
         runs = {pattern: _runs(pattern) for pattern in listed}
         frequency: Counter[str] = Counter(run for found in runs.values() for run in set(found))
-        self._by_run: dict[str, list[str]] = {}
+        self._prefix, self._suffix, self._inner = _RunTable(), _RunTable(), _RunTable()
         self._always: list[str] = []  # patterns without any literal run ("*", "?*"...)
         for pattern, found in runs.items():
             if not found:
                 self._always.append(pattern)
                 continue
-            key = min(found, key=lambda run: (frequency[run], -len(run)))
-            self._by_run.setdefault(key, []).append(pattern)
-        self._lengths = sorted({len(run) for run in self._by_run})
 
-    def __bool__(self) -> bool:
-        return bool(self._by_run or self._always)
+            def place(run: str, pattern: str = pattern) -> _RunTable:
+                if pattern.startswith(run):
+                    return self._prefix
+                return self._suffix if pattern.endswith(run) else self._inner
 
-    def candidates(self, value: str) -> Iterable[str]:
+            key = min(found, key=lambda run: (frequency[run], place(run) is self._inner, -len(run)))
+            place(key).add(key, pattern)
+
+    def candidates(self, value: str) -> Iterator[str]:
         yield from self._always
-        seen: set[str] = set()
-        for length in self._lengths:
-            if length > len(value):
+        size = len(value)
+        for length in self._prefix.lengths:
+            if length > size:
                 break
-            for start in range(len(value) - length + 1):
-                run = value[start : start + length]
-                if run in seen:
-                    continue
-                seen.add(run)
-                yield from self._by_run.get(run, ())
+            yield from self._prefix.by_run.get(value[:length], ())
+        for length in self._suffix.lengths:
+            if length > size:
+                break
+            yield from self._suffix.by_run.get(value[size - length :], ())
+        inner = self._inner.by_run
+        for length in self._inner.lengths:
+            if length > size:
+                break
+            for start in range(size - length + 1):
+                found = inner.get(value[start : start + length])
+                if found:
+                    yield from found
 
     def matches(self, value: str) -> bool:
         return any(self._match(pattern, value) for pattern in self.candidates(value))
@@ -116,6 +141,9 @@ class PatternSet:
         self.kind = kind
         listed = list(dict.fromkeys(patterns))
         self._scan: tuple[str, ...] | None = tuple(listed) if len(listed) <= SMALL else None
+        # For a small set of ARN or resource patterns: each pattern's six components (None: not an ARN).
+        split = _six_parts if kind == "arn" else _arn_parts
+        self._scan_parts = tuple(split(p) for p in self._scan or ()) if kind in ("arn", "resource") else ()
         self._everything = kind in ("action", "resource") and "*" in listed
         self._exact: frozenset[str] = frozenset()
         self._wild: _WildcardIndex | None = None
@@ -150,6 +178,8 @@ class PatternSet:
         if self._everything:
             return True
         if self._scan is not None:
+            if self._scan_parts:
+                return self._scan_components(self._scan, value)
             match = MATCHERS[self.kind]
             return any(match(pattern, value) for pattern in self._scan)
         if self.kind == "action":
@@ -164,6 +194,29 @@ class PatternSet:
                 or _hit(self._plain_wild, value)
             )
         return value in self._exact or _hit(self._wild, value)
+
+    def _scan_components(self, scan: tuple[str, ...], value: str) -> bool:
+        """``arn_match`` / ``resource_matches`` over a few patterns, their components split once."""
+        value_parts = _six_parts(value) if self.kind == "arn" else _arn_parts(value)
+        for pattern, parts in zip(scan, self._scan_parts, strict=True):
+            if parts is not None and value_parts is not None:
+                if all(glob_match(p, v) for p, v in zip(parts, value_parts, strict=True)):
+                    return True
+            elif self.kind == "resource" and glob_match(pattern, value):
+                return True
+        return False
+
+
+def _six_parts(value: str) -> tuple[str, ...] | None:
+    """The six colon-separated components ``arn_match`` compares (None when there are fewer)."""
+    parts = value.split(":", 5)
+    return tuple(parts) if len(parts) == 6 else None
+
+
+def _arn_parts(value: str) -> tuple[str, ...] | None:
+    """The six components of what ``parse_arn`` takes for an ARN (``arn:`` and five colons), else None."""
+    parts = _six_parts(value)
+    return parts if parts is not None and parts[0] == "arn" else None
 
 
 def _hit(index: _WildcardIndex | None, value: str) -> bool:
