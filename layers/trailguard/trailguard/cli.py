@@ -64,6 +64,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="an account whose own trails deliver with this key or bucket (repeatable)",
     )
     parser.add_argument(
+        "--organization-wide",
+        action="store_true",
+        help="admit every account of the organization (--org-id) with one grant instead of one per account",
+    )
+    parser.add_argument(
         "--merge",
         metavar="FILE",
         help="repair this existing policy (JSON file, - for stdin) instead of building",
@@ -120,16 +125,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             "trail_accounts": args.trail_account,
             "log_readers": args.log_reader,
             "key_arn": args.key_arn,
+            "organization_wide": args.organization_wide,
         }
         if existing is None:
             return key_policy(args.key_account, **options)
         result = merge_key_policy(existing, args.key_account, **options)
     else:
+        where = (args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix)
         if existing is None:
-            return bucket_policy(args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix)
-        result = merge_bucket_policy(
-            existing, args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix
-        )
+            return bucket_policy(*where, organization_wide=args.organization_wide)
+        result = merge_bucket_policy(existing, *where, organization_wide=args.organization_wide)
     for change in result.changes:
         print(f"trailguard: {_one_line(change)}", file=sys.stderr)
     if not result.changes:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.unit.policy.policy_testkit import CENTRAL, KEY_ARN, MEMBER, MGMT, ORG_ID, OUTSIDER, ZERO, trail
 from trailguard.policy import (
     PolicyInputError,
-    PolicyRepairError,
+    PolicySizeError,
     bucket_policy,
     cloudtrail_may_describe,
     cloudtrail_may_encrypt,
@@ -131,7 +131,7 @@ def test_a_policy_over_the_size_limit_is_refused() -> None:
     # Given more trail-owning accounts than a 20 KiB bucket policy can list
     accounts = [f"{n:012d}" for n in range(400)]
     # Then the builder refuses rather than returning a policy AWS would reject
-    with pytest.raises(PolicyRepairError, match="over the S3 limit of 20480"):
+    with pytest.raises(PolicySizeError, match="over the S3 bucket policy limit of 20,480 bytes"):
         bucket_policy("central-logs", accounts, MGMT, ORG_ID)
     assert policy_size(key_policy(CENTRAL, trail_accounts=accounts[:300])) < 32 * 1024
 

@@ -27,6 +27,7 @@ from trailguard.policy import (
     Caller,
     PolicyDocument,
     PolicyRepairError,
+    PolicySizeError,
     Request,
     cloudtrail_may_encrypt,
     cloudtrail_may_put_object,
@@ -144,10 +145,18 @@ def test_invalid_inputs_are_refused_as_repair_errors() -> None:
 
 
 def test_a_result_over_32_kib_is_refused() -> None:
+    # Given a key policy already near the KMS limit with statements of its own
     filler = [{**ADMIN_STATEMENT, "Sid": f"Filler{n}", "Action": [f"kms:Action{n}X{'y' * 200}"]} for n in range(150)]
     existing = parse_policy({"Statement": [ADMIN_STATEMENT, *filler]})
-    with pytest.raises(PolicyRepairError, match="over the KMS limit of 32768"):
+    # When the CloudTrail grants are added, Then the repair is refused with the limit, the size and the way out
+    with pytest.raises(PolicySizeError) as raised:
         merge_key_policy(existing, CENTRAL, trail_accounts=[MEMBER])
+    error = raised.value
+    assert isinstance(error, PolicyRepairError), "the guards catch PolicyRepairError"
+    assert (error.resource, error.limit) == ("key", 32768)
+    assert error.size > 32768
+    assert "over the KMS key policy limit of 32,768 bytes" in str(error)
+    assert "remove statements it no longer needs" in str(error)
 
 
 def test_added_sids_never_repeat_existing_ones() -> None:

@@ -1,10 +1,21 @@
 """Pure analysis and construction of the central key and log bucket policies (no AWS calls).
 
-Parse with ``parse_policy``; ask the CloudTrail questions (``cloudtrail_may_encrypt``...); find
-``public_grants`` and ``external_grants``; build with ``key_policy``/``bucket_policy``; repair with
+Parse with ``parse_policy``; ask the CloudTrail questions (``cloudtrail_may_encrypt``...), or ask them for
+a whole organization at once (``key_admission``/``bucket_admission``: which accounts and trails are
+refused, in time linear in the accounts); find ``public_grants`` and ``external_grants``; build with
+``key_policy``/``bucket_policy`` (per account, or ``organization_wide``); repair with
 ``merge_key_policy``/``merge_bucket_policy``.
 """
 
+from trailguard.policy.admission import (
+    PROBE_TRAIL_NAME,
+    Admission,
+    KnownTrail,
+    Refusal,
+    bucket_admission,
+    key_admission,
+    probe_trail_arn,
+)
 from trailguard.policy.builder import (
     KMS_KEY_POLICY_LIMIT,
     S3_BUCKET_POLICY_LIMIT,
@@ -20,7 +31,13 @@ from trailguard.policy.builder import (
     required_key_statements,
 )
 from trailguard.policy.document import Condition, PolicyDocument, PrincipalSpec, Statement, parse_policy
-from trailguard.policy.errors import PolicyError, PolicyInputError, PolicyParseError, PolicyRepairError
+from trailguard.policy.errors import (
+    PolicyError,
+    PolicyInputError,
+    PolicyParseError,
+    PolicyRepairError,
+    PolicySizeError,
+)
 from trailguard.policy.evaluation import Decision, Request, evaluate
 from trailguard.policy.grants import Grant, describe_grants, external_grants, key_admin_statements, public_grants
 from trailguard.policy.matching import Caller
@@ -39,23 +56,29 @@ from trailguard.policy.questions import (
 __all__ = [
     "CLOUDTRAIL_SERVICE",
     "KMS_KEY_POLICY_LIMIT",
+    "PROBE_TRAIL_NAME",
     "S3_BUCKET_POLICY_LIMIT",
+    "Admission",
     "BucketPolicySpec",
     "Caller",
     "Condition",
     "Decision",
     "Grant",
     "KeyPolicySpec",
+    "KnownTrail",
     "MergeResult",
     "PolicyDocument",
     "PolicyError",
     "PolicyInputError",
     "PolicyParseError",
     "PolicyRepairError",
+    "PolicySizeError",
     "PrincipalSpec",
+    "Refusal",
     "Request",
     "Statement",
     "Verdict",
+    "bucket_admission",
     "bucket_policy",
     "bucket_policy_problems",
     "bucket_policy_spec",
@@ -68,6 +91,7 @@ __all__ = [
     "evaluate",
     "external_grants",
     "key_admin_statements",
+    "key_admission",
     "key_policy",
     "key_policy_problems",
     "key_policy_spec",
@@ -76,6 +100,7 @@ __all__ = [
     "parse_policy",
     "policy_size",
     "principal_may_decrypt",
+    "probe_trail_arn",
     "public_grants",
     "required_key_statements",
 ]

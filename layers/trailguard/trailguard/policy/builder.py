@@ -1,7 +1,26 @@
-"""The one place where the grants CloudTrail needs are written (REFERENCE.md sections 1 and 2).
+"""The one place where the grants CloudTrail needs are written.
 
 The key and bucket guards call these functions to build or repair policies; every policy built here is
-checked with the analyzer before it is returned, so a builder bug cannot reach AWS.
+checked with the analyzer before it is returned, so a builder bug cannot reach AWS, and none is ever
+returned over the size AWS stores (``PolicySizeError`` says which limit and what to do instead).
+
+Two forms of the CloudTrail grants:
+
+- per account (the default): one entry per account whose trails use the key or bucket, as the CloudTrail
+  documentation writes them (``arn:aws:cloudtrail:*:<ACCOUNT>:trail/*`` in the key's encryption-context
+  condition; ``[prefix/]AWSLogs/<ACCOUNT>/*`` with ``aws:SourceAccount`` on the bucket). The policies grow
+  with the accounts: the key reaches the KMS limit at about 730 accounts, the bucket the S3 limit at about
+  180.
+- organization-wide (``organization_wide=True``, needs the organization id): one grant admits every trail
+  of every account of the organization, whatever its size, through the ``aws:SourceOrgID`` condition key.
+  AWS sets that key on a service principal's request from the account the service acts for (the trail's
+  owner; the management account for an organization trail). On S3 it is the condition AWS Control Tower's
+  log bucket policy puts on CloudTrail's writes. On KMS, CloudTrail's requests carry ``aws:SourceArn`` and
+  ``aws:SourceAccount`` (the CloudTrail documentation lists both for key policies), and AWS Organizations'
+  confused-deputy resource control policy example, which covers ``kms:*``, denies every service-principal
+  request carrying ``aws:SourceArn`` whose ``aws:SourceOrgID`` is not the organization's: that example would
+  stop all CloudTrail encryption if the key were absent, so it is present on these requests as well.
+  ``aws:PrincipalOrgID`` would not do: CloudTrail itself is not a member of the organization.
 """
 
 from __future__ import annotations
@@ -11,8 +30,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trailguard.policy.admission import (
+    Admission,
+    TrailRef,
+    bucket_admission,
+    key_admission,
+    probe_trail_arn,
+)
 from trailguard.policy.document import PolicyDocument, parse_policy
-from trailguard.policy.errors import PolicyInputError, PolicyRepairError
+from trailguard.policy.errors import PolicyInputError, PolicyRepairError, PolicySizeError
 from trailguard.policy.grants import key_admin_statements
 from trailguard.policy.ids import (
     is_account_id,
@@ -24,29 +50,23 @@ from trailguard.policy.ids import (
     require_partition,
     require_principal_arn,
 )
-from trailguard.policy.questions import (
-    CLOUDTRAIL_CONTEXT_KEY,
-    CLOUDTRAIL_SERVICE,
-    cloudtrail_may_describe,
-    cloudtrail_may_encrypt,
-    cloudtrail_may_get_bucket_acl,
-    cloudtrail_may_put_object,
-    cloudtrail_object_key,
-    principal_may_decrypt,
-)
+from trailguard.policy.questions import CLOUDTRAIL_CONTEXT_KEY, CLOUDTRAIL_SERVICE, principal_may_decrypt
 
 POLICY_VERSION = "2012-10-17"
 KMS_KEY_POLICY_LIMIT = 32 * 1024
 S3_BUCKET_POLICY_LIMIT = 20 * 1024
-PROBE_TRAIL_NAME = "trailguard-probe"
-
 SID_KEY_ADMIN = "TrailGuardKeyAdministration"
 SID_CLOUDTRAIL_ENCRYPT = "TrailGuardCloudTrailEncrypt"
+SID_CLOUDTRAIL_ENCRYPT_ORG = "TrailGuardCloudTrailEncryptOrganization"
 SID_CLOUDTRAIL_DESCRIBE = "TrailGuardCloudTrailDescribeKey"
 SID_LOG_READERS = "TrailGuardLogReadersDecrypt"
 SID_BUCKET_ACL = "TrailGuardCloudTrailAclCheck"
 SID_BUCKET_WRITE = "TrailGuardCloudTrailWrite"
 SID_BUCKET_ORG_WRITE = "TrailGuardCloudTrailOrganizationWrite"
+SID_BUCKET_ACL_ORG = "TrailGuardCloudTrailAclCheckOrganization"
+SID_BUCKET_WRITE_ORG = "TrailGuardCloudTrailWriteOrganization"
+ORGANIZATION_WIDE_HINT = "organization_wide=True; --organization-wide on the command line"
+MAX_LISTED_PROBLEMS = 5
 SID_DENY_INSECURE_TRANSPORT = "TrailGuardDenyInsecureTransport"
 
 
@@ -66,11 +86,15 @@ def _writers(management_account: str | None, trail_accounts: tuple[str, ...]) ->
     return first + tuple(a for a in trail_accounts if a != management_account)
 
 
-def _check_org(management_account: str | None, org_id: str | None, writers: tuple[str, ...]) -> None:
+def _check_org(
+    management_account: str | None, org_id: str | None, writers: tuple[str, ...], organization_wide: bool
+) -> None:
     if org_id is not None:
         require_org_id(org_id)
         if management_account is None:
             raise PolicyInputError("an organization id needs the management account: organization trails belong to it")
+    elif organization_wide:
+        raise PolicyInputError("the organization-wide form needs the organization id (o-...)")
     if not writers:
         raise PolicyInputError(
             "nothing to grant: give the management account (organization trails) or at least one trail account"
@@ -89,6 +113,7 @@ class KeyPolicySpec:
     key_arn: str
     partition: str
     region: str
+    organization_wide: bool = False
 
     @property
     def encrypting_accounts(self) -> tuple[str, ...]:
@@ -100,7 +125,7 @@ class KeyPolicySpec:
         return f"arn:{self.partition}:iam::{self.key_account}:root"
 
     def probe_trail(self, account: str) -> str:
-        return f"arn:{self.partition}:cloudtrail:{self.region}:{account}:trail/{PROBE_TRAIL_NAME}"
+        return probe_trail_arn(account, partition=self.partition, region=self.region)
 
 
 def key_policy_spec(
@@ -111,12 +136,15 @@ def key_policy_spec(
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
     key_arn: str | None = None,
+    organization_wide: bool = False,
 ) -> KeyPolicySpec:
+    """``organization_wide``: admit every account of the organization ``org_id`` with one grant (the
+    trail accounts are then the ones the self-check probes; they must belong to the organization)."""
     require_account_id(key_account, "key account")
     if management_account is not None:
         require_account_id(management_account, "management account")
     accounts = _accounts(trail_accounts, "trail account")
-    _check_org(management_account, org_id, _writers(management_account, accounts))
+    _check_org(management_account, org_id, _writers(management_account, accounts), organization_wide)
     partition, region = "aws", "us-east-1"
     if key_arn is not None:
         arn = parse_key_arn(key_arn)
@@ -133,7 +161,9 @@ def key_policy_spec(
             for reader in ([log_readers] if isinstance(log_readers, str) else log_readers)
         )
     )
-    return KeyPolicySpec(key_account, management_account, org_id, accounts, readers, key_arn, partition, region)
+    return KeyPolicySpec(
+        key_account, management_account, org_id, accounts, readers, key_arn, partition, region, organization_wide
+    )
 
 
 def key_admin_statement(spec: KeyPolicySpec) -> dict[str, Any]:
@@ -159,6 +189,30 @@ def cloudtrail_encrypt_statement(spec: KeyPolicySpec, accounts: Iterable[str]) -
         "Action": "kms:GenerateDataKey*",
         "Resource": "*",
         "Condition": {"StringLike": {CLOUDTRAIL_CONTEXT_KEY: patterns}},
+    }
+
+
+def cloudtrail_org_encrypt_statement(spec: KeyPolicySpec) -> dict[str, Any]:
+    """``kms:GenerateDataKey*`` for CloudTrail, for every trail of every account of the organization.
+
+    Two conditions, both needed: the encryption context names a CloudTrail trail of any account and
+    region of the partition (``arn:<partition>:cloudtrail:*:*:trail/*``: the key encrypts trail log files
+    and nothing else), and ``aws:SourceOrgID`` pins the trail's owner to the organization (see the module
+    documentation for why AWS sets it on these requests). A region-pinned or account-listed pattern would
+    make the policy grow again, and ``aws:SourceArn`` would break every trail created later.
+    """
+    if spec.org_id is None:
+        raise PolicyInputError("the organization-wide encrypt grant needs the organization id")
+    return {
+        "Sid": SID_CLOUDTRAIL_ENCRYPT_ORG,
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDTRAIL_SERVICE},
+        "Action": "kms:GenerateDataKey*",
+        "Resource": "*",
+        "Condition": {
+            "StringLike": {CLOUDTRAIL_CONTEXT_KEY: f"arn:{spec.partition}:cloudtrail:*:*:trail/*"},
+            "StringEquals": {"aws:SourceOrgID": spec.org_id},
+        },
     }
 
 
@@ -192,26 +246,30 @@ def required_key_statements(
     org_id: str | None = None,
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
+    organization_wide: bool = False,
 ) -> list[dict[str, Any]]:
     """The statements a central CloudTrail key needs: administration by the key account's root,
-    CloudTrail encrypt (for the management account's organization trails and each account's own trails),
-    CloudTrail describe, and decrypt for the log readers (only when some are given)."""
+    CloudTrail encrypt (for the management account's organization trails and each account's own trails,
+    or for every account of the organization), CloudTrail describe, and decrypt for the log readers (only
+    when some are given)."""
     spec = key_policy_spec(
         key_account,
         management_account=management_account,
         org_id=org_id,
         trail_accounts=trail_accounts,
         log_readers=log_readers,
+        organization_wide=organization_wide,
     )
-    return _key_statements(spec)
+    return key_statements(spec)
 
 
-def _key_statements(spec: KeyPolicySpec) -> list[dict[str, Any]]:
-    statements = [
-        key_admin_statement(spec),
-        cloudtrail_encrypt_statement(spec, spec.encrypting_accounts),
-        cloudtrail_describe_statement(spec),
-    ]
+def key_statements(spec: KeyPolicySpec) -> list[dict[str, Any]]:
+    encrypt = (
+        cloudtrail_org_encrypt_statement(spec)
+        if spec.organization_wide
+        else cloudtrail_encrypt_statement(spec, spec.encrypting_accounts)
+    )
+    statements = [key_admin_statement(spec), encrypt, cloudtrail_describe_statement(spec)]
     if spec.log_readers:
         statements.append(log_readers_statement(spec, spec.log_readers))
     return statements
@@ -225,8 +283,10 @@ def key_policy(
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
     key_arn: str | None = None,
+    organization_wide: bool = False,
 ) -> dict[str, Any]:
-    """A complete key policy for the central key; raises ``PolicyRepairError`` if it would not pass."""
+    """A complete key policy for the central key. Raises ``PolicySizeError`` when it would exceed the KMS
+    limit, ``PolicyRepairError`` if it would not pass its own checks."""
     spec = key_policy_spec(
         key_account,
         management_account=management_account,
@@ -234,32 +294,77 @@ def key_policy(
         trail_accounts=trail_accounts,
         log_readers=log_readers,
         key_arn=key_arn,
+        organization_wide=organization_wide,
     )
     policy: dict[str, Any] = {
         "Version": POLICY_VERSION,
         "Id": "TrailGuardCentralKey",
-        "Statement": _key_statements(spec),
+        "Statement": key_statements(spec),
     }
+    require_key_policy_size(policy, spec)
     problems = key_policy_problems(policy, spec)
     if problems:
-        raise PolicyRepairError("the built key policy does not pass its own checks: " + "; ".join(problems))
+        raise PolicyRepairError("the built key policy does not pass its own checks: " + join_problems(problems))
     return policy
 
 
-def key_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec) -> list[str]:
+def join_problems(problems: list[str]) -> str:
+    """The first few problems, and how many more (a thousand refused accounts make one line, not a page)."""
+    shown = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def size_advice(accounts: int, organization_wide: bool, org_id: str | None, existing_size: int | None = None) -> str:
+    """What to do instead of a policy over the size limit, in one sentence. ``existing_size``: the size of
+    the policy a merge started from."""
+    steps: list[str] = []
+    if existing_size is not None:
+        steps.append(f"the existing policy is already {existing_size:,} bytes: remove statements it no longer needs")
+    if not organization_wide and accounts > 1:
+        where = f"organization {org_id}" if org_id else "the organization (give its id)"
+        steps.append(
+            f"the CloudTrail grants name {accounts:,} accounts one by one: ask for the organization-wide form "
+            f"({ORGANIZATION_WIDE_HINT}), one grant for every account of {where}"
+        )
+    if not steps:
+        steps.append("its CloudTrail grants are already as short as they get: shorten its other statements")
+    return "; or ".join(steps)
+
+
+def require_key_policy_size(policy: Mapping[str, Any], spec: KeyPolicySpec, existing_size: int | None = None) -> None:
+    """Raise ``PolicySizeError`` when AWS would refuse to store this key policy."""
+    size = policy_size(policy)
+    if size > KMS_KEY_POLICY_LIMIT:
+        advice = size_advice(len(spec.encrypting_accounts), spec.organization_wide, spec.org_id, existing_size)
+        if spec.log_readers and existing_size is None:
+            advice += f" (it also names {len(spec.log_readers):,} log readers)"
+        raise PolicySizeError("key", size, KMS_KEY_POLICY_LIMIT, advice)
+
+
+def admission_problems(admission: Admission) -> list[str]:
+    """One problem per distinct reason of a refusal."""
+    return list(dict.fromkeys(refusal.reason.rstrip(".") for refusal in admission.refusals))
+
+
+def key_policy_admission(
+    policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec, trails: Iterable[TrailRef] = ()
+) -> Admission:
+    """What the key policy refuses CloudTrail for the spec's accounts (and these known trails)."""
+    doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
+    return key_admission(doc, spec.key_arn, spec.encrypting_accounts, trails=trails, org_id=spec.org_id)
+
+
+def key_policy_problems(
+    policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec, trails: Iterable[TrailRef] = ()
+) -> list[str]:
     """What keeps this key policy from serving the spec (empty when it does). A policy over the size
     limit is reported for that alone: AWS would not store it."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
     size = policy_size(doc.to_dict())
     if size > KMS_KEY_POLICY_LIMIT:
-        return [f"the policy would be {size} bytes, over the KMS limit of {KMS_KEY_POLICY_LIMIT}"]
-    problems: list[str] = []
-    for account in spec.encrypting_accounts:
-        trail = spec.probe_trail(account)
-        for question in (cloudtrail_may_encrypt, cloudtrail_may_describe):
-            verdict = question(doc, spec.key_arn, trail)
-            if not verdict.allowed:
-                problems.append(verdict.reason.rstrip("."))
+        return [f"the policy would be {size:,} bytes, over the KMS key policy limit of {KMS_KEY_POLICY_LIMIT:,}"]
+    problems = admission_problems(key_policy_admission(doc, spec, trails))
     first_trail = spec.probe_trail(spec.encrypting_accounts[0])
     for reader in spec.log_readers:
         verdict = principal_may_decrypt(doc, spec.key_arn, reader, first_trail)
@@ -282,6 +387,7 @@ class BucketPolicySpec:
     partition: str
     kms_key_arn: str | None = None
     region: str = "us-east-1"
+    organization_wide: bool = False
 
     @property
     def writing_accounts(self) -> tuple[str, ...]:
@@ -291,12 +397,20 @@ class BucketPolicySpec:
     def bucket_arn(self) -> str:
         return f"arn:{self.partition}:s3:::{self.bucket}"
 
-    def logs_arn(self, folder: str) -> str:
+    def logs_arn(self, folder: str | None) -> str:
+        """``bucket/[prefix/]AWSLogs/<folder>/*``, or every folder (``AWSLogs/*``) when ``folder`` is None."""
         head = f"{self.prefix}/" if self.prefix else ""
-        return f"{self.bucket_arn}/{head}AWSLogs/{folder}/*"
+        return f"{self.bucket_arn}/{head}AWSLogs/{folder}/*" if folder else f"{self.bucket_arn}/{head}AWSLogs/*"
 
     def probe_trail(self, account: str) -> str:
-        return f"arn:{self.partition}:cloudtrail:{self.region}:{account}:trail/{PROBE_TRAIL_NAME}"
+        return probe_trail_arn(account, partition=self.partition, region=self.region)
+
+    @property
+    def organization_trail(self) -> str | None:
+        """A probe for the management account's organization trail, when there is an organization."""
+        if self.org_id is None or self.management_account is None:
+            return None
+        return self.probe_trail(self.management_account)
 
 
 def bucket_policy_spec(
@@ -308,19 +422,25 @@ def bucket_policy_spec(
     *,
     partition: str = "aws",
     kms_key_arn: str | None = None,
+    organization_wide: bool = False,
 ) -> BucketPolicySpec:
     """``kms_key_arn``: the key the trails encrypt with, so that the write checks carry SSE-KMS headers
-    (a Deny of uploads that are not ``aws:kms`` then does not count as blocking CloudTrail)."""
+    (a Deny of uploads that are not ``aws:kms`` then does not count as blocking CloudTrail); the bucket is
+    in its region. ``organization_wide``: admit every account of the organization ``org_id`` with one
+    grant per action."""
     require_bucket_name(bucket)
     require_partition(partition)
     if management_account is not None:
         require_account_id(management_account, "management account")
+    region = "us-east-1"
     if kms_key_arn is not None:
-        parse_key_arn(kms_key_arn)
+        region = parse_key_arn(kms_key_arn).region
     accounts = _accounts(trail_accounts, "trail account")
-    _check_org(management_account, org_id, _writers(management_account, accounts))
+    _check_org(management_account, org_id, _writers(management_account, accounts), organization_wide)
     prefix = normalise_prefix(prefix)
-    return BucketPolicySpec(bucket, accounts, management_account, org_id, prefix, partition, kms_key_arn)
+    return BucketPolicySpec(
+        bucket, accounts, management_account, org_id, prefix, partition, kms_key_arn, region, organization_wide
+    )
 
 
 def bucket_acl_statement(spec: BucketPolicySpec, accounts: Iterable[str]) -> dict[str, Any]:
@@ -367,6 +487,43 @@ def bucket_org_write_statement(spec: BucketPolicySpec) -> dict[str, Any]:
     }
 
 
+def _require_org_id(spec: BucketPolicySpec) -> str:
+    if spec.org_id is None:
+        raise PolicyInputError("an organization-wide grant needs the organization id")
+    return spec.org_id
+
+
+def bucket_org_acl_statement(spec: BucketPolicySpec) -> dict[str, Any]:
+    """``s3:GetBucketAcl`` for CloudTrail on behalf of any account of the organization."""
+    return {
+        "Sid": SID_BUCKET_ACL_ORG,
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDTRAIL_SERVICE},
+        "Action": "s3:GetBucketAcl",
+        "Resource": spec.bucket_arn,
+        "Condition": {"StringEquals": {"aws:SourceOrgID": _require_org_id(spec)}},
+    }
+
+
+def bucket_org_wide_write_statement(spec: BucketPolicySpec) -> dict[str, Any]:
+    """``s3:PutObject`` under ``[prefix/]AWSLogs/`` for every trail of every account of the organization:
+    each account's own trails (``AWSLogs/<account>/``) and the organization trail (``AWSLogs/<org-id>/``
+    for every member, ``AWSLogs/<management>/``), one grant pinned by ``aws:SourceOrgID`` as AWS Control
+    Tower pins its log bucket. Unlike the per-account form, a member's trail could also write under
+    another member's folder (its own prefix chosen so): members are trusted to that extent, outsiders not
+    at all."""
+    return {
+        "Sid": SID_BUCKET_WRITE_ORG,
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDTRAIL_SERVICE},
+        "Action": "s3:PutObject",
+        "Resource": spec.logs_arn(None),
+        "Condition": {
+            "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceOrgID": _require_org_id(spec)}
+        },
+    }
+
+
 def deny_insecure_transport_statement(spec: BucketPolicySpec) -> dict[str, Any]:
     return {
         "Sid": SID_DENY_INSECURE_TRANSPORT,
@@ -378,6 +535,23 @@ def deny_insecure_transport_statement(spec: BucketPolicySpec) -> dict[str, Any]:
     }
 
 
+def bucket_statements(spec: BucketPolicySpec) -> list[dict[str, Any]]:
+    if spec.organization_wide:
+        return [
+            bucket_org_acl_statement(spec),
+            bucket_org_wide_write_statement(spec),
+            deny_insecure_transport_statement(spec),
+        ]
+    statements = [
+        bucket_acl_statement(spec, spec.writing_accounts),
+        bucket_write_statement(spec, spec.writing_accounts),
+    ]
+    if spec.org_id is not None:
+        statements.append(bucket_org_write_statement(spec))
+    statements.append(deny_insecure_transport_statement(spec))
+    return statements
+
+
 def bucket_policy(
     bucket: str,
     trail_accounts: Iterable[str] = (),
@@ -386,45 +560,67 @@ def bucket_policy(
     prefix: str | None = None,
     *,
     partition: str = "aws",
+    organization_wide: bool = False,
 ) -> dict[str, Any]:
-    """A complete policy for the central log bucket; raises ``PolicyRepairError`` if it would not pass."""
-    spec = bucket_policy_spec(bucket, trail_accounts, management_account, org_id, prefix, partition=partition)
-    statements = [
-        bucket_acl_statement(spec, spec.writing_accounts),
-        bucket_write_statement(spec, spec.writing_accounts),
-    ]
-    if spec.org_id is not None:
-        statements.append(bucket_org_write_statement(spec))
-    statements.append(deny_insecure_transport_statement(spec))
-    policy: dict[str, Any] = {"Version": POLICY_VERSION, "Id": "TrailGuardLogBucket", "Statement": statements}
+    """A complete policy for the central log bucket. Raises ``PolicySizeError`` when it would exceed the S3
+    limit, ``PolicyRepairError`` if it would not pass its own checks."""
+    spec = bucket_policy_spec(
+        bucket,
+        trail_accounts,
+        management_account,
+        org_id,
+        prefix,
+        partition=partition,
+        organization_wide=organization_wide,
+    )
+    policy: dict[str, Any] = {
+        "Version": POLICY_VERSION,
+        "Id": "TrailGuardLogBucket",
+        "Statement": bucket_statements(spec),
+    }
+    require_bucket_policy_size(policy, spec)
     problems = bucket_policy_problems(policy, spec)
     if problems:
-        raise PolicyRepairError("the built bucket policy does not pass its own checks: " + "; ".join(problems))
+        raise PolicyRepairError("the built bucket policy does not pass its own checks: " + join_problems(problems))
     return policy
 
 
-def bucket_policy_problems(policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec) -> list[str]:
+def require_bucket_policy_size(
+    policy: Mapping[str, Any], spec: BucketPolicySpec, existing_size: int | None = None
+) -> None:
+    """Raise ``PolicySizeError`` when AWS would refuse to store this bucket policy."""
+    size = policy_size(policy)
+    if size > S3_BUCKET_POLICY_LIMIT:
+        advice = size_advice(len(spec.writing_accounts), spec.organization_wide, spec.org_id, existing_size)
+        raise PolicySizeError("bucket", size, S3_BUCKET_POLICY_LIMIT, advice)
+
+
+def bucket_policy_admission(
+    policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec, trails: Iterable[TrailRef] = ()
+) -> Admission:
+    """What the bucket policy refuses CloudTrail for the spec's accounts, the organization trail (a probe
+    of the management account's) and these known trails."""
+    doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
+    return bucket_admission(
+        doc,
+        spec.bucket,
+        spec.writing_accounts,
+        trails=trails,
+        organization_trail=spec.organization_trail,
+        org_id=spec.org_id,
+        prefix=spec.prefix,
+        kms_key_arn=spec.kms_key_arn,
+        partition=spec.partition,
+        region=spec.region,
+    )
+
+
+def bucket_policy_problems(
+    policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec, trails: Iterable[TrailRef] = ()
+) -> list[str]:
     """What keeps this bucket policy from serving the spec (empty when it does)."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
     size = policy_size(doc.to_dict())
     if size > S3_BUCKET_POLICY_LIMIT:
-        return [f"the policy would be {size} bytes, over the S3 limit of {S3_BUCKET_POLICY_LIMIT}"]
-    problems: list[str] = []
-    for account in spec.writing_accounts:
-        trail = spec.probe_trail(account)
-        checks = [
-            cloudtrail_may_get_bucket_acl(doc, spec.bucket, trail),
-            cloudtrail_may_put_object(
-                doc,
-                spec.bucket,
-                cloudtrail_object_key(account, None, spec.prefix),
-                trail,
-                kms_key_arn=spec.kms_key_arn,
-            ),
-        ]
-        if spec.org_id is not None and spec.management_account is not None:
-            org_trail = spec.probe_trail(spec.management_account)
-            key = cloudtrail_object_key(account, spec.org_id, spec.prefix)
-            checks.append(cloudtrail_may_put_object(doc, spec.bucket, key, org_trail, kms_key_arn=spec.kms_key_arn))
-        problems.extend(verdict.reason.rstrip(".") for verdict in checks if not verdict.allowed)
-    return problems
+        return [f"the policy would be {size:,} bytes, over the S3 bucket policy limit of {S3_BUCKET_POLICY_LIMIT:,}"]
+    return admission_problems(bucket_policy_admission(doc, spec, trails))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from trailguard.policy.document import Condition
 from trailguard.policy.matching import arn_match, glob_match
+from trailguard.policy.patterns import PatternKind, PatternSet
 
 Context = Mapping[str, tuple[str, ...]]
 
@@ -170,17 +171,9 @@ def evaluate_condition(condition: Condition, context: Context, *, variables: boo
     """True/False, or None when the operator is unknown to the analyzer."""
     if condition.base is None:
         return None
-    present = context.get(condition.key_lower)
     if condition.base == "Null":
-        wanted = {value.lower() for value in condition.values}
-        return ("true" in wanted and present is None) or ("false" in wanted and present is not None)
+        return _null(condition, context)
     operator = _OPERATORS[condition.base]
-    if present is None:
-        if condition.if_exists or condition.qualifier == "ForAllValues":
-            return True
-        if condition.qualifier == "ForAnyValue":
-            return False
-        return operator.negated
     policy_values = [
         resolved
         for value in condition.values
@@ -190,9 +183,80 @@ def evaluate_condition(condition: Condition, context: Context, *, variables: boo
     def hits(context_value: str) -> bool:
         return any(operator.match(policy_value, context_value) for policy_value in policy_values)
 
+    return _outcome(condition, operator, context.get(condition.key_lower), hits)
+
+
+def _null(condition: Condition, context: Context) -> bool:
+    present = context.get(condition.key_lower)
+    wanted = {value.lower() for value in condition.values}
+    return ("true" in wanted and present is None) or ("false" in wanted and present is not None)
+
+
+def _outcome(
+    condition: Condition, operator: _Operator, present: tuple[str, ...] | None, hits: Callable[[str], bool]
+) -> bool:
+    """The condition's answer, given whether one context value matches one of its values (``hits``)."""
+    if present is None:
+        if condition.if_exists or condition.qualifier == "ForAllValues":
+            return True
+        if condition.qualifier == "ForAnyValue":
+            return False
+        return operator.negated
     if condition.qualifier == "ForAllValues":
         return all(hits(value) != operator.negated for value in present)
     if condition.qualifier == "ForAnyValue":
         return any(hits(value) != operator.negated for value in present)
     matched = any(hits(value) for value in present)
     return matched != operator.negated
+
+
+# Operators whose values are compiled into a PatternSet (the others are few-valued: scanned).
+_INDEXED: Mapping[str, PatternKind] = {
+    "StringEquals": "equals",
+    "StringNotEquals": "equals",
+    "BinaryEquals": "equals",
+    "StringEqualsIgnoreCase": "equals_ignore_case",
+    "StringNotEqualsIgnoreCase": "equals_ignore_case",
+    "StringLike": "like",
+    "StringNotLike": "like",
+    "ArnEquals": "arn",
+    "ArnLike": "arn",
+    "ArnNotEquals": "arn",
+    "ArnNotLike": "arn",
+}
+
+
+class CompiledCondition:
+    """A condition whose values are compiled once: evaluating it does not scan a list of N values.
+
+    Values holding policy variables (``${aws:username}``) depend on the request: they are resolved and
+    matched one by one at evaluation time, exactly as ``evaluate_condition`` does.
+    """
+
+    def __init__(self, condition: Condition, *, variables: bool) -> None:
+        self.condition = condition
+        self._variables = variables
+        self._operator = _OPERATORS.get(condition.base or "")
+        dynamic = [v for v in condition.values if variables and "${" in v]
+        static = [v for v in condition.values if not (variables and "${" in v)]
+        self._dynamic = tuple(dynamic)
+        kind = _INDEXED.get(condition.base or "")
+        self._index = PatternSet(static, kind) if kind is not None else None
+        self._scan = tuple(static) if kind is None else ()
+
+    def evaluate(self, context: Context) -> bool | None:
+        condition, operator = self.condition, self._operator
+        if condition.base is None:
+            return None
+        if condition.base == "Null":
+            return _null(condition, context)
+        assert operator is not None
+        index, scan = self._index, self._scan
+        resolved = [value for raw in self._dynamic if (value := resolve_variables(raw, context)) is not None]
+
+        def hits(context_value: str) -> bool:
+            if index is not None and index.matches(context_value):
+                return True
+            return any(operator.match(value, context_value) for value in (*scan, *resolved))
+
+        return _outcome(condition, operator, context.get(condition.key_lower), hits)

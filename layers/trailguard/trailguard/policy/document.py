@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from trailguard.policy.errors import PolicyParseError
@@ -164,6 +164,12 @@ class PolicyDocument:
     statements: tuple[Statement, ...]
     warnings: tuple[str, ...]
     raw: Mapping[str, Any]
+    # The statements compiled for evaluation (``evaluation.compiled_statements``), made on first use.
+    compiled: object = field(default=None, compare=False, repr=False)
+
+    def keep_compiled(self, compiled: object) -> None:
+        """Remember the compiled statements (the document itself never changes, so neither do they)."""
+        object.__setattr__(self, "compiled", compiled)
 
     @property
     def uses_variables(self) -> bool:

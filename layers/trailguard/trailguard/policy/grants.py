@@ -177,12 +177,22 @@ def _may_cover_child(pattern: str, resource_arn: str) -> bool:
     return literal.startswith(child) or (cut < len(pattern) and child.startswith(literal))
 
 
+def _blanket_denies(doc: PolicyDocument) -> list[Statement]:
+    """Unconditional Denies to everyone (the only Denies that can void an Allow whatever the request)."""
+    return [
+        s
+        for s in doc.statements
+        if s.effect == "Deny"
+        and not s.conditions
+        and not s.principal_negated
+        and s.principal.everyone
+        and not s.actions_negated
+        and not s.resources_negated
+    ]
+
+
 def _deny_covers(deny: Statement, allow: Statement, resource_arn: str | None) -> bool:
-    """An unconditional Deny to everyone that covers every action of the Allow on the resource."""
-    if deny.effect != "Deny" or deny.conditions or deny.principal_negated or not deny.principal.everyone:
-        return False
-    if deny.actions_negated or deny.resources_negated:
-        return False
+    """A blanket Deny (``_blanket_denies``) that covers every action of the Allow on the resource."""
     resources_covered = "*" in deny.resources or (
         resource_arn is not None
         and any(resource_matches(p, resource_arn) for p in deny.resources)
@@ -195,17 +205,25 @@ def _deny_covers(deny: Statement, allow: Statement, resource_arn: str | None) ->
     return all(any(action_matches(d, a) for d in deny.actions) for a in allow.actions)
 
 
-def neutralised(doc: PolicyDocument, statement: Statement, resource_arn: str | None = None) -> bool:
-    """Is this Allow made void by an unconditional Deny of the same actions to everyone?"""
-    return any(_deny_covers(other, statement, resource_arn) for other in doc.statements)
+def neutralised(
+    doc: PolicyDocument,
+    statement: Statement,
+    resource_arn: str | None = None,
+    denies: list[Statement] | None = None,
+) -> bool:
+    """Is this Allow made void by an unconditional Deny of the same actions to everyone? (``denies``: the
+    document's ``_blanket_denies``, when the caller asks about many statements.)"""
+    blanket = _blanket_denies(doc) if denies is None else denies
+    return any(_deny_covers(deny, statement, resource_arn) for deny in blanket)
 
 
 def public_statements(doc: PolicyDocument, resource_arn: str | None = None) -> list[tuple[Statement, Grant]]:
     found: list[tuple[Statement, Grant]] = []
+    denies = _blanket_denies(doc)
     for statement in doc.statements:
         if not grants_to_everyone(statement) or not _applies_to_resource(statement, resource_arn):
             continue
-        if statement_pins(statement) or neutralised(doc, statement, resource_arn):
+        if statement_pins(statement) or neutralised(doc, statement, resource_arn, denies):
             continue
         unknown = statement.unknown_operators
         principal = _describe_principal(statement)
@@ -235,27 +253,29 @@ def public_grants(doc: PolicyDocument, resource_arn: str | None = None) -> list[
     return [grant for _, grant in public_statements(doc, resource_arn)]
 
 
-def external_grants(doc: PolicyDocument, org_accounts: frozenset[str], org_id: str | None) -> list[Grant]:
+def external_grants(doc: PolicyDocument, org_accounts: Iterable[str], org_id: str | None) -> list[Grant]:
     """Allow statements granting to an AWS account outside ``org_accounts`` (or outside organization
     ``org_id``). Service principals are not external. Unpinned grants to everyone are reported by
     ``public_grants``, not here."""
+    members = org_accounts if isinstance(org_accounts, frozenset) else frozenset(org_accounts)
     found: list[Grant] = []
+    denies = _blanket_denies(doc)
     for statement in doc.statements:
-        if statement.effect != "Allow" or neutralised(doc, statement):
+        if statement.effect != "Allow" or neutralised(doc, statement, None, denies):
             continue
         pins = statement_pins(statement)
-        if _restricted_to_org(pins, org_accounts, org_id):
+        if _restricted_to_org(pins, members, org_id):
             continue
         actions = _describe_actions(statement)
         if grants_to_everyone(statement):
             if pins:
-                found.extend(_external_pinned(statement, pins, org_accounts, org_id, actions))
+                found.extend(_external_pinned(statement, pins, members, org_id, actions))
             continue
         if statement.principal_negated:
             continue  # NotPrincipal "*" with Allow grants to no one
         for entry in statement.principal.aws:
             account = principal_account(entry)
-            if account is not None and account not in org_accounts:
+            if account is not None and account not in members:
                 reason = (
                     f"{statement.label} grants {', '.join(actions)} to {entry} "
                     f"of account {account}, outside the organization"

@@ -14,13 +14,33 @@ PrincipalKind = Literal["AWS", "Service", "Anonymous"]
 def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """IAM wildcard matching: ``*`` is any run of characters (also ``/`` and ``:``), ``?`` one character.
 
-    A linear two-pointer matcher (no regex): patterns come from policies that anyone with PutKeyPolicy
-    can write, so they must not be able to make the analyzer backtrack exponentially.
+    No regex: patterns come from policies that anyone with PutKeyPolicy can write, so they must not be
+    able to make the analyzer backtrack exponentially. A pattern with ``*`` only is matched segment by
+    segment (the first a prefix, the last a suffix, each other one at its leftmost place after the
+    previous one, which is exact for ``*``); one with ``?`` by a two-pointer scan (``glob_scan``).
     """
     if ignore_case:
         pattern, value = pattern.lower(), value.lower()
-    if "*" not in pattern and "?" not in pattern:
+    if "?" in pattern:
+        return glob_scan(pattern, value)
+    parts = pattern.split("*")
+    if len(parts) == 1:
         return pattern == value
+    first, last = parts[0], parts[-1]
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in parts[1:-1]:
+        if part:
+            found = value.find(part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+    return True
+
+
+def glob_scan(pattern: str, value: str) -> bool:
+    """``glob_match`` by a two-pointer scan with one backtrack point (any pattern, ``?`` included)."""
     p = v = 0
     star = -1
     resume = 0
@@ -112,14 +132,14 @@ class Caller:
         return self.role_arn or self.id
 
 
-def _root_account(entry: str) -> str | None:
+def root_account(entry: str) -> str | None:
     parsed = parse_arn(entry)
     if parsed is not None and parsed.service == "iam" and parsed.resource == "root" and is_account_id(parsed.account):
         return parsed.account
     return None
 
 
-def _role_name(entry: str) -> tuple[str, str] | None:
+def role_name(entry: str) -> tuple[str, str] | None:
     """(account, role name) of a role ARN ``arn:aws:iam::A:role/[path/]NAME`` (sessions omit the path)."""
     parsed = parse_arn(entry)
     if parsed is None or parsed.service != "iam" or not parsed.resource.startswith("role/"):
@@ -132,15 +152,15 @@ def _entry_covers(entry: str, caller: Caller) -> bool:
 
     An account root names every identity of the account; a role names its assumed-role sessions.
     """
-    root = _root_account(entry)
+    root = root_account(entry)
     if root is not None:
         return caller.account == root
     if entry == caller.id:
         return True
-    role = _role_name(entry)
+    role = role_name(entry)
     session_role = caller.role_arn
     if role is not None and session_role is not None:
-        return _role_name(session_role) == role
+        return role_name(session_role) == role
     return False
 
 
@@ -168,10 +188,10 @@ def principal_excluded(spec: PrincipalSpec, caller: Caller) -> bool:
         return caller.id in spec.service
     if caller.kind == "Anonymous":
         return False
-    account_listed = any(_root_account(entry) == caller.account for entry in spec.aws if caller.account)
+    account_listed = any(root_account(entry) == caller.account for entry in spec.aws if caller.account)
     if not account_listed:
         return False
-    if _root_account(caller.id) is not None:
+    if root_account(caller.id) is not None:
         return True
     role = caller.role_arn
-    return any(entry == caller.id or (role is not None and _role_name(entry) == _role_name(role)) for entry in spec.aws)
+    return any(entry == caller.id or (role is not None and role_name(entry) == role_name(role)) for entry in spec.aws)

@@ -1,43 +1,52 @@
 """Repairs of an existing key or bucket policy: keep what is there, drop public grants, add what CloudTrail
 is missing. A repair never widens access (beyond the CloudTrail and log-reader grants it was asked for),
-never removes a Deny, and never removes the key's administrator statement.
+never removes a Deny, and never removes the key's administrator statement. Statements are matched by what
+they grant, never by Sid.
+
+What is missing is what ``key_admission``/``bucket_admission`` refuse for the spec's accounts and the known
+``trails``: give a merge the same trails a check was given, and the merge adds a grant exactly when the
+check reports a refusal. A merge that finds nothing missing and nothing public returns the existing policy
+with no changes (``changed`` is False): write nothing then, or the write's own event starts it again.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from trailguard.policy.admission import Refusal, TrailRef
 from trailguard.policy.builder import (
     BucketPolicySpec,
     KeyPolicySpec,
     bucket_acl_statement,
+    bucket_org_acl_statement,
+    bucket_org_wide_write_statement,
     bucket_org_write_statement,
+    bucket_policy_admission,
     bucket_policy_problems,
     bucket_policy_spec,
     bucket_write_statement,
     cloudtrail_describe_statement,
     cloudtrail_encrypt_statement,
+    cloudtrail_org_encrypt_statement,
     deny_insecure_transport_statement,
+    join_problems,
+    key_policy_admission,
     key_policy_problems,
     key_policy_spec,
     log_readers_statement,
+    policy_size,
+    require_bucket_policy_size,
+    require_key_policy_size,
 )
 from trailguard.policy.document import PolicyDocument, Statement, parse_policy
 from trailguard.policy.errors import PolicyInputError, PolicyRepairError
 from trailguard.policy.evaluation import Request, evaluate
 from trailguard.policy.grants import grants_key_administration, public_statements
 from trailguard.policy.matching import Caller, principal_excluded, principal_matches
-from trailguard.policy.questions import (
-    cloudtrail_may_describe,
-    cloudtrail_may_encrypt,
-    cloudtrail_may_get_bucket_acl,
-    cloudtrail_may_put_object,
-    cloudtrail_object_key,
-    principal_may_decrypt,
-)
+from trailguard.policy.questions import principal_may_decrypt
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +91,16 @@ class _Draft:
         policy["Statement"] = copy.deepcopy(self.statements)
         return policy
 
-    def result(self, problems: list[str], what: str) -> MergeResult:
-        if problems:
-            raise PolicyRepairError(f"refusing to repair the {what}: " + "; ".join(problems))
+    def result(self, problems: Callable[[dict[str, Any]], list[str]], what: str) -> MergeResult:
+        """The merged policy, once ``problems`` (of the policy as it would be written) finds none."""
         if not self.changes:
+            found = problems(self.existing.to_dict())
+            if found:
+                raise PolicyRepairError(f"refusing to repair the {what}: " + join_problems(found))
             return MergeResult(self.existing.to_dict(), ())
+        found = problems(self.policy())
+        if found:
+            raise PolicyRepairError(f"refusing to repair the {what}: " + join_problems(found))
         notes = [
             f"{warning}; the repaired policy keeps only the last, as AWS already did"
             for warning in self.existing.warnings
@@ -109,11 +123,16 @@ def merge_key_policy(
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
     key_arn: str | None = None,
+    trails: Iterable[TrailRef] = (),
+    organization_wide: bool = False,
 ) -> MergeResult:
     """Repair a key policy: drop public grants (narrowing the only admin statement to the key account root
-    instead), add the CloudTrail encrypt/describe and log-reader grants the analyzer finds missing.
-    Raises ``PolicyRepairError`` (only that) when the inputs are invalid, or the result would still not
-    serve CloudTrail (e.g. a Deny blocks it), would leave no admin statement, or would exceed 32 KiB."""
+    instead), add the CloudTrail encrypt/describe and log-reader grants the analyzer finds missing for the
+    trail accounts (a probe trail each) and the known ``trails`` (e.g. a trail pinned to one region by
+    the existing grant). With ``organization_wide`` the encrypt grant added is the organization-wide one.
+    Raises ``PolicyRepairError`` (only that; ``PolicySizeError`` over 32 KiB) when the inputs are invalid,
+    or the result would still not serve CloudTrail (e.g. a Deny blocks it) or would leave no admin
+    statement."""
     try:
         spec = key_policy_spec(
             key_account,
@@ -122,13 +141,21 @@ def merge_key_policy(
             trail_accounts=trail_accounts,
             log_readers=log_readers,
             key_arn=key_arn,
+            organization_wide=organization_wide,
         )
+        known = tuple(trails)
+        draft = _Draft(existing)
+        _drop_public_key_grants(draft, spec)
+        _add_missing_key_grants(draft, spec, known)
     except PolicyInputError as error:
         raise PolicyRepairError(f"refusing to repair the key policy: {error}") from error
-    draft = _Draft(existing)
-    _drop_public_key_grants(draft, spec)
-    _add_missing_key_grants(draft, spec)
-    return draft.result(key_policy_problems(draft.policy(), spec), "key policy")
+
+    def problems(policy: dict[str, Any]) -> list[str]:
+        if draft.changes:
+            require_key_policy_size(policy, spec, policy_size(existing.to_dict()))
+        return key_policy_problems(policy, spec, known)
+
+    return draft.result(problems, "key policy")
 
 
 def _drop_public_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
@@ -158,18 +185,30 @@ def _drop_public_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
             draft.changes.append(f"removed {statement.label}: {grant.reason}")
 
 
-def _add_missing_key_grants(draft: _Draft, spec: KeyPolicySpec) -> None:
+def _accounts_of(refusals: Iterable[Refusal], first: Iterable[str]) -> list[str]:
+    """The refused accounts, those of ``first`` (the spec's order: management account first) leading."""
+    refused = {refusal.account for refusal in refusals}
+    ordered = [account for account in first if account in refused]
+    return ordered + sorted(refused - set(ordered))
+
+
+def _add_missing_key_grants(draft: _Draft, spec: KeyPolicySpec, trails: tuple[TrailRef, ...]) -> None:
     doc = draft.interim()
-    trails = {account: spec.probe_trail(account) for account in spec.encrypting_accounts}
-    missing_encrypt = [a for a, trail in trails.items() if not cloudtrail_may_encrypt(doc, spec.key_arn, trail).allowed]
-    if missing_encrypt:
+    admission = key_policy_admission(doc, spec, trails)
+    missing_encrypt = _accounts_of(admission.refused("kms:GenerateDataKey"), spec.encrypting_accounts)
+    if missing_encrypt and spec.organization_wide:
+        draft.add(
+            cloudtrail_org_encrypt_statement(spec),
+            f"CloudTrail may encrypt log files of every trail of organization {spec.org_id}",
+        )
+    elif missing_encrypt:
         draft.add(
             cloudtrail_encrypt_statement(spec, missing_encrypt),
             f"CloudTrail may encrypt log files of trails in account {', '.join(missing_encrypt)}",
         )
-    if any(not cloudtrail_may_describe(doc, spec.key_arn, trail).allowed for trail in trails.values()):
+    if admission.refused("kms:DescribeKey"):
         draft.add(cloudtrail_describe_statement(spec), "CloudTrail may describe the key")
-    first_trail = next(iter(trails.values()))
+    first_trail = spec.probe_trail(spec.encrypting_accounts[0])
     readers = [r for r in spec.log_readers if not principal_may_decrypt(doc, spec.key_arn, r, first_trail).allowed]
     if readers:
         draft.add(log_readers_statement(spec, readers), f"{', '.join(readers)} may decrypt log files")
@@ -185,12 +224,16 @@ def merge_bucket_policy(
     *,
     partition: str = "aws",
     kms_key_arn: str | None = None,
+    trails: Iterable[TrailRef] = (),
+    organization_wide: bool = False,
 ) -> MergeResult:
     """Repair a log bucket policy: drop public grants, add the CloudTrail ACL-check and write grants the
-    analyzer finds missing and a Deny of requests without TLS when there is none. Raises
-    ``PolicyRepairError`` (only that) when the inputs are invalid, CloudTrail would still be refused or
-    the policy would exceed 20 KiB. Pass ``kms_key_arn`` (the central key) when a Deny of uploads that
-    are not SSE-KMS may be present: CloudTrail's uploads then carry the SSE-KMS headers."""
+    analyzer finds missing (for the trail accounts, the organization trail and the known ``trails``) and
+    a Deny of requests without TLS when there is none. With ``organization_wide`` the grants added are the
+    organization-wide ones. Raises ``PolicyRepairError`` (only that; ``PolicySizeError`` over 20 KiB) when
+    the inputs are invalid or CloudTrail would still be refused. Pass ``kms_key_arn`` (the central key)
+    when a Deny of uploads that are not SSE-KMS may be present: CloudTrail's uploads then carry the
+    SSE-KMS headers."""
     try:
         spec = bucket_policy_spec(
             bucket,
@@ -200,58 +243,59 @@ def merge_bucket_policy(
             prefix,
             partition=partition,
             kms_key_arn=kms_key_arn,
+            organization_wide=organization_wide,
         )
+        known = tuple(trails)
+        draft = _Draft(existing)
+        public = {statement.index: grant for statement, grant in public_statements(existing, spec.bucket_arn)}
+        for statement in existing.statements:
+            grant = public.get(statement.index)
+            if grant is None:
+                draft.keep(copy.deepcopy(dict(statement.raw)))
+            else:
+                draft.changes.append(f"removed {statement.label}: {grant.reason}")
+        _add_missing_bucket_grants(draft, spec, known)
     except PolicyInputError as error:
         raise PolicyRepairError(f"refusing to repair the bucket policy: {error}") from error
-    draft = _Draft(existing)
-    public = {statement.index: grant for statement, grant in public_statements(existing, spec.bucket_arn)}
-    for statement in existing.statements:
-        grant = public.get(statement.index)
-        if grant is None:
-            draft.keep(copy.deepcopy(dict(statement.raw)))
-        else:
-            draft.changes.append(f"removed {statement.label}: {grant.reason}")
-    _add_missing_bucket_grants(draft, spec)
-    return draft.result(bucket_policy_problems(draft.policy(), spec), "bucket policy")
+
+    def problems(policy: dict[str, Any]) -> list[str]:
+        if draft.changes:
+            require_bucket_policy_size(policy, spec, policy_size(existing.to_dict()))
+        return bucket_policy_problems(policy, spec, known)
+
+    return draft.result(problems, "bucket policy")
 
 
-def _add_missing_bucket_grants(draft: _Draft, spec: BucketPolicySpec) -> None:
+def _add_missing_bucket_grants(draft: _Draft, spec: BucketPolicySpec, trails: tuple[TrailRef, ...]) -> None:
     doc = draft.interim()
-    accounts = spec.writing_accounts
-    no_acl = [a for a in accounts if not cloudtrail_may_get_bucket_acl(doc, spec.bucket, spec.probe_trail(a)).allowed]
-    if no_acl:
-        draft.add(
-            bucket_acl_statement(spec, no_acl),
-            f"CloudTrail may check the bucket ACL for account {', '.join(no_acl)}",
-        )
-    no_write = [
-        a
-        for a in accounts
-        if not cloudtrail_may_put_object(
-            doc,
-            spec.bucket,
-            cloudtrail_object_key(a, None, spec.prefix),
-            spec.probe_trail(a),
-            kms_key_arn=spec.kms_key_arn,
-        ).allowed
-    ]
-    if no_write:
-        draft.add(
-            bucket_write_statement(spec, no_write),
-            f"CloudTrail may write logs of account {', '.join(no_write)}",
-        )
-    if spec.org_id is not None and spec.management_account is not None:
-        org_trail = spec.probe_trail(spec.management_account)
-        if any(
-            not cloudtrail_may_put_object(
-                doc,
-                spec.bucket,
-                cloudtrail_object_key(a, spec.org_id, spec.prefix),
-                org_trail,
-                kms_key_arn=spec.kms_key_arn,
-            ).allowed
-            for a in accounts
-        ):
+    admission = bucket_policy_admission(doc, spec, trails)
+    no_acl = _accounts_of(admission.refused("s3:GetBucketAcl"), spec.writing_accounts)
+    writes = admission.refused("s3:PutObject")
+    in_org_folder = [r for r in writes if r.organization_trail and spec.org_id in r.target.split("/")]
+    no_write = _accounts_of((r for r in writes if r not in in_org_folder), spec.writing_accounts)
+    org_trail_refused = bool(in_org_folder)
+    if spec.organization_wide:
+        if no_acl:
+            draft.add(
+                bucket_org_acl_statement(spec), f"CloudTrail may check the bucket ACL for organization {spec.org_id}"
+            )
+        if no_write or org_trail_refused:
+            draft.add(
+                bucket_org_wide_write_statement(spec),
+                f"CloudTrail may write logs of every trail of organization {spec.org_id}",
+            )
+    else:
+        if no_acl:
+            draft.add(
+                bucket_acl_statement(spec, no_acl),
+                f"CloudTrail may check the bucket ACL for account {', '.join(no_acl)}",
+            )
+        if no_write:
+            draft.add(
+                bucket_write_statement(spec, no_write),
+                f"CloudTrail may write logs of account {', '.join(no_write)}",
+            )
+        if org_trail_refused and spec.org_id is not None and spec.management_account is not None:
             draft.add(bucket_org_write_statement(spec), f"the organization trail may write logs under {spec.org_id}")
     insecure = Request(
         Caller.anonymous(), "s3:GetObject", f"{spec.bucket_arn}/AWSLogs/x", {"aws:SecureTransport": False}

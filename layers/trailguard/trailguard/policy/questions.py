@@ -3,6 +3,12 @@
 Each question builds the request AWS would see (principal, action, resource, and the request context the
 calling service sends) and evaluates it. Unknown condition operators make an Allow statement not match and
 a Deny statement match; they are named in the verdict.
+
+CloudTrail's requests carry the trail as their source: ``aws:SourceArn`` (the trail ARN) and
+``aws:SourceAccount`` (the trail's owner; the management account for an organization trail). When the
+owner belongs to an organization, AWS also sets ``aws:SourceOrgID`` from that account: pass it as
+``source_org_id`` (the organization of the trail's account) so that organization-wide grants are
+understood. Without it the request carries no ``aws:SourceOrgID`` and such grants do not match.
 """
 
 from __future__ import annotations
@@ -11,7 +17,13 @@ from dataclasses import dataclass
 
 from trailguard.policy.document import PolicyDocument
 from trailguard.policy.evaluation import ContextValue, Decision, Request, evaluate
-from trailguard.policy.ids import normalise_prefix, parse_trail_arn, require_account_id, require_org_id
+from trailguard.policy.ids import (
+    TrailArn,
+    normalise_prefix,
+    parse_trail_arn,
+    require_account_id,
+    require_org_id,
+)
 from trailguard.policy.matching import Caller
 
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
@@ -58,7 +70,17 @@ def _ask(doc: PolicyDocument, request: Request, subject: str, what: str) -> Verd
     return verdict_of(evaluate(doc, request), subject, what)
 
 
-def cloudtrail_may_encrypt(doc: PolicyDocument, key_arn: str, trail_arn: str) -> Verdict:
+def _source(trail: TrailArn, source_org_id: str | None) -> dict[str, ContextValue]:
+    """The keys that name the trail a CloudTrail request is made for."""
+    context: dict[str, ContextValue] = {"aws:SourceArn": trail.arn, "aws:SourceAccount": trail.account}
+    if source_org_id is not None:
+        context["aws:SourceOrgID"] = require_org_id(source_org_id, "source organization id")
+    return context
+
+
+def cloudtrail_may_encrypt(
+    doc: PolicyDocument, key_arn: str, trail_arn: str, *, source_org_id: str | None = None
+) -> Verdict:
     """May CloudTrail call ``kms:GenerateDataKey`` on the key for this trail's log files?
 
     For an organization trail pass the management account's trail ARN: it is the ARN in every member.
@@ -68,17 +90,18 @@ def cloudtrail_may_encrypt(doc: PolicyDocument, key_arn: str, trail_arn: str) ->
         CLOUDTRAIL_CONTEXT_KEY: trail.arn,
         "kms:EncryptionContextKeys": ["aws:cloudtrail:arn", "aws:s3:arn"],
         "kms:CallerAccount": trail.account,
-        "aws:SourceArn": trail.arn,
-        "aws:SourceAccount": trail.account,
+        **_source(trail, source_org_id),
     }
     request = Request(Caller.service(CLOUDTRAIL_SERVICE), "kms:GenerateDataKey", key_arn, context)
     return _ask(doc, request, "CloudTrail", f"call kms:GenerateDataKey on the key for trail {trail.arn}")
 
 
-def cloudtrail_may_describe(doc: PolicyDocument, key_arn: str, trail_arn: str) -> Verdict:
+def cloudtrail_may_describe(
+    doc: PolicyDocument, key_arn: str, trail_arn: str, *, source_org_id: str | None = None
+) -> Verdict:
     """May CloudTrail call ``kms:DescribeKey`` on the key when this trail is created or updated?"""
     trail = parse_trail_arn(trail_arn)
-    context: dict[str, ContextValue] = {"aws:SourceArn": trail.arn, "aws:SourceAccount": trail.account}
+    context = _source(trail, source_org_id)
     request = Request(Caller.service(CLOUDTRAIL_SERVICE), "kms:DescribeKey", key_arn, context)
     return _ask(doc, request, "CloudTrail", f"call kms:DescribeKey on the key for trail {trail.arn}")
 
@@ -99,17 +122,25 @@ def principal_may_decrypt(doc: PolicyDocument, key_arn: str, principal_arn: str,
     return _ask(doc, request, caller.id, f"call kms:Decrypt on the key for log files of trail {trail.arn}")
 
 
-def cloudtrail_may_get_bucket_acl(doc: PolicyDocument, bucket: str, trail_arn: str) -> Verdict:
+def cloudtrail_may_get_bucket_acl(
+    doc: PolicyDocument, bucket: str, trail_arn: str, *, source_org_id: str | None = None
+) -> Verdict:
     """May CloudTrail call ``s3:GetBucketAcl`` on the bucket for this trail?"""
     trail = parse_trail_arn(trail_arn)
-    context: dict[str, ContextValue] = {"aws:SourceArn": trail.arn, "aws:SourceAccount": trail.account}
+    context = _source(trail, source_org_id)
     resource = f"arn:{trail.partition}:s3:::{bucket}"
     request = Request(Caller.service(CLOUDTRAIL_SERVICE), "s3:GetBucketAcl", resource, context)
     return _ask(doc, request, "CloudTrail", f"call s3:GetBucketAcl on {resource} for trail {trail.arn}")
 
 
 def cloudtrail_may_put_object(
-    doc: PolicyDocument, bucket: str, object_key: str, trail_arn: str, *, kms_key_arn: str | None = None
+    doc: PolicyDocument,
+    bucket: str,
+    object_key: str,
+    trail_arn: str,
+    *,
+    kms_key_arn: str | None = None,
+    source_org_id: str | None = None,
 ) -> Verdict:
     """May CloudTrail call ``s3:PutObject`` for this object key of this trail?
 
@@ -119,8 +150,7 @@ def cloudtrail_may_put_object(
     trail = parse_trail_arn(trail_arn)
     context: dict[str, ContextValue] = {
         "s3:x-amz-acl": "bucket-owner-full-control",
-        "aws:SourceArn": trail.arn,
-        "aws:SourceAccount": trail.account,
+        **_source(trail, source_org_id),
         "aws:SecureTransport": True,
     }
     if kms_key_arn is not None:
