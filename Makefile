@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.13 2>/dev/null || command -v python3)
 VENV := .venv
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-west-1
@@ -10,6 +11,7 @@ FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
 .PHONY: help install test lint typecheck validate unit demo bench build lock clean docs deploy-local
+.PHONY: security
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -25,7 +27,14 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	@touch $@
 
+# checkov pins its own boto3 and PyYAML: a third environment, apart from the runtime's and SAM's.
+$(CHECKOV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
 install: $(VENV)/.installed $(TOOLS)/.installed ## Create both environments (runtime+tests, template tooling)
+install: $(CHECKOV)/.installed
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -39,10 +48,19 @@ validate: $(TOOLS)/.installed ## cfn-lint and sam validate --lint on the templat
 	$(TOOLS)/bin/cfn-lint template.yaml templates/member.yaml
 	$(TOOLS)/bin/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
+# checkov reads AWS::Serverless::Function only in part: the roles, rules, permissions and schedule that the
+# SAM transform generates exist only after translation. So template.yaml is checked as SAM translates it
+# (offline, tools/sam_translate.py; resource Metadata, and with it each inline suppression, carries over),
+# and member.yaml, plain CloudFormation, as it is.
+security: $(TOOLS)/.installed $(CHECKOV)/.installed ## checkov on both templates (template.yaml as SAM translates it)
+	$(TOOLS)/bin/python tools/sam_translate.py template.yaml .aws-sam/checkov/template.json
+	$(CHECKOV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f .aws-sam/checkov/template.json -f templates/member.yaml
+
 unit: $(VENV)/.installed ## pytest (unit and integration, under moto)
 	$(PY) -m pytest -q
 
-test: lint typecheck validate unit ## Everything CI runs: lint, types, template validation, tests
+test: lint typecheck validate security unit ## Everything CI runs: lint, types, template validation, tests
 
 demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (moto), end to end
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo
@@ -62,6 +80,7 @@ build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 lock: ## Re-pin both environments from what is installed
 	{ echo "# Test, demo and runtime libraries (pinned). Regenerate with: make lock"; $(VENV)/bin/pip freeze; } > requirements-dev.txt
 	{ echo "# Template tooling in its own environment: aws-sam-cli pins boto3. Regenerate with: make lock"; $(TOOLS)/bin/pip freeze; } > requirements-tools.txt
+	{ echo "# checkov (make security) in its own environment: it pins boto3 and PyYAML. Regenerate with: make lock"; $(CHECKOV)/bin/pip freeze; } > requirements-checkov.txt
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .mypy_cache .ruff_cache .hypothesis

@@ -3,21 +3,31 @@ others rely on (docs/configuration.md). These tests read them as data, as the ha
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.template import REPO_ROOT, function_properties, functions, load_template
+from harness.template import REPO_ROOT, function_properties, functions, load_template, resolver
 from trailguard.settings import Settings
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 MEMBER = load_template(REPO_ROOT / "templates" / "member.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+# Values of the member template's required parameters, as the StackSet gives them.
+MEMBER_VALUES = {
+    "CentralEventBusArn": "arn:aws:events:eu-west-1:222222222222:event-bus/trailguard-central",
+    "CentralAccountId": "222222222222",
+    "PrimaryRegion": "eu-west-1",
+    "AWS::AccountId": "333333333333",
+    "AWS::Region": "eu-west-1",
+}
 GUARD_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction"]  # triggered by API-call events
 FUNCTION_IDS = [*GUARD_IDS, "SweepFunction"]
 CODE_URIS = {
@@ -202,7 +212,9 @@ def test_parameter_defaults_are_the_contract_defaults() -> None:
     assert environment["TRAILGUARD_REMEDIATION_ROLE_NAME"] == "TrailGuardRemediation"
     assert environment["TRAILGUARD_EXEMPT_TAG"] == "trailguard:exempt"
     assert environment["TRAILGUARD_REPAIR_POLICIES"] == "false"
-    for unset in ("MANAGEMENT_ACCOUNT_ID", "ORG_ID", "ACCOUNTS", "REGIONS"):
+    assert environment["TRAILGUARD_WRITE_BUDGET"] == "3"
+    assert environment["TRAILGUARD_REMIND_HOURS"] == "24"
+    for unset in ("MANAGEMENT_ACCOUNT_ID", "ORG_ID", "ACCOUNTS", "REGIONS", "EXEMPT_TRAILS"):
         assert environment[f"TRAILGUARD_{unset}"] == "", "empty string means unset"
 
 
@@ -223,6 +235,17 @@ def test_parameter_defaults_are_the_contract_defaults() -> None:
         ("Regions", ["", "eu-west-1", "eu-west-1, us-east-1"], ["eu-west", "EU-WEST-1"]),
         ("SecurityEmail", ["", "security@example.com"], ["security"]),
         ("LogBucketName", ["trailguard-central-logs-222222222222"], ["Trailguard", "ab", ""]),
+        (
+            "ExemptTrails",
+            [
+                "",
+                "arn:aws:cloudtrail:*:333333333333:trail/*",
+                "arn:aws:cloudtrail:eu-west-1:*:trail/a, arn:*:b",
+                "arn:aws:cloudtrail:*:333333333333:trail/lab-*;reason=a lab account;expires=2027-01-31,arn:*:c",
+            ],
+            ["audit-trail", "arn:aws:cloudtrail:*:333333333333:trail/*,", "arn:a b"],
+        ),
+        ("ForwarderRoleName", ["TrailGuardEventForwarder", "tg.fwd_1"], ["", "a/b", "x" * 49]),
     ],
 )
 def test_parameter_patterns(parameter: str, accepted: list[str], refused: list[str]) -> None:
@@ -427,22 +450,93 @@ def test_forwarders_carry_every_event_name_the_functions_listen_to() -> None:
     assert central["Targets"][0]["Arn"] == {"Fn::GetAtt": ["CentralEventBus", "Arn"]}
 
 
-def test_forwarder_roles_are_trusted_by_eventbridge_of_their_own_account_only() -> None:
-    for role in (RESOURCES["CentralForwarderRole"], MEMBER["Resources"]["ForwarderRole"]):
+def test_forwarder_roles_are_trusted_by_eventbridge_for_their_own_rule_only() -> None:
+    pairs = (
+        (TEMPLATE, "CentralForwarderRole", "CentralForwardRule", {}),
+        (MEMBER, "ForwarderRole", "ForwardRule", MEMBER_VALUES),
+    )
+    for template, role_id, rule_id, values in pairs:
+        role = template["Resources"][role_id]
         (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert trust["Principal"] == {"Service": "events.amazonaws.com"}
-        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        # The rule is named, so its ARN is known without a reference (which would be circular).
+        resolve = resolver(template, values).resolve
+        rule = template["Resources"][rule_id]
+        account, region = resolve({"Ref": "AWS::AccountId"}), resolve({"Ref": "AWS::Region"})
+        rule_arn = f"arn:aws:events:{region}:{account}:rule/{resolve(rule['Properties']['Name'])}"
+        assert resolve(trust["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_arn
+        assert rule["Properties"]["Targets"][0]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
         (policy,) = role["Properties"]["Policies"]
         (allow,) = policy["PolicyDocument"]["Statement"]
         assert allow["Action"] == "events:PutEvents"
 
 
-def test_the_central_bus_admits_the_organization_or_only_this_account() -> None:
-    statement = RESOURCES["CentralEventBusPolicy"]["Properties"]["Statement"]["Fn::If"]
+def bus_statement(org_id: str) -> dict[str, Any]:
+    values = {
+        "OrgId": org_id,
+        "CentralForwarderRole.Arn": CENTRAL_FORWARDER_ARN,
+        "CentralEventBus.Arn": "arn:aws:events:eu-west-1:222222222222:event-bus/trailguard-central",
+    }
+    statement: dict[str, Any] = resolver(TEMPLATE, values).resolve(
+        RESOURCES["CentralEventBusPolicy"]["Properties"]["Statement"]
+    )
+    return statement
 
-    assert statement[0] == "HasOrgId"
-    assert statement[1]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrgId"}}}
-    assert statement[2]["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+
+CENTRAL_FORWARDER_ARN = "arn:aws:iam::222222222222:role/trailguard/trailguard-CentralForwarderRole-ABC"
+
+
+def test_the_central_bus_admits_only_the_forwarder_roles_of_the_organization() -> None:
+    statement = bus_statement("o-a1b2c3d4e5")
+
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}
+    patterns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+    assert patterns == ["arn:aws:iam::*:role/TrailGuardEventForwarder-*", CENTRAL_FORWARDER_ARN]
+    # What member.yaml creates in any account and region matches; nothing else of the organization does.
+    for account, region in (("333333333333", "us-east-1"), ("012345678901", "ap-southeast-2")):
+        assert any(fnmatchcase(member_forwarder_arn(account, region), p) for p in patterns)
+    for other in (
+        "arn:aws:iam::333333333333:role/Admin",
+        "arn:aws:iam::333333333333:role/TrailGuardRemediation",
+        "arn:aws:iam::333333333333:user/TrailGuardEventForwarder-x",
+    ):
+        assert not any(fnmatchcase(other, p) for p in patterns), other
+
+
+def test_without_an_organization_the_central_bus_admits_only_this_accounts_forwarders() -> None:
+    statement = bus_statement("")
+
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
+    assert statement["Condition"] == {
+        "ArnLike": {
+            "aws:PrincipalArn": ["arn:aws:iam::222222222222:role/TrailGuardEventForwarder-*", CENTRAL_FORWARDER_ARN]
+        }
+    }
+    assert fnmatchcase(
+        member_forwarder_arn("222222222222", "us-east-1"), statement["Condition"]["ArnLike"]["aws:PrincipalArn"][0]
+    )
+
+
+def member_forwarder_arn(account: str, region: str, **parameters: str) -> str:
+    """The ARN of the forwarding role member.yaml creates in one account and region."""
+    values = {**MEMBER_VALUES, "AWS::AccountId": account, "AWS::Region": region, **parameters}
+    name = resolver(MEMBER, values).resolve(MEMBER["Resources"]["ForwarderRole"]["Properties"]["RoleName"])
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def test_the_forwarder_role_name_is_the_same_parameter_in_both_templates() -> None:
+    central, member = TEMPLATE["Parameters"]["ForwarderRoleName"], MEMBER["Parameters"]["ForwarderRoleName"]
+
+    assert central["Default"] == member["Default"] == "TrailGuardEventForwarder"
+    assert central["AllowedPattern"] == member["AllowedPattern"]
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in RESOURCES["MemberStackSet"]["Properties"]["Parameters"]}
+    assert given["ForwarderRoleName"] == {"Ref": "ForwarderRoleName"}
+    # The longest name the parameter allows, in a region with one of the longest names, is a valid role name.
+    longest = member_forwarder_arn("333333333333", "ap-southeast-5", ForwarderRoleName="x" * 48)
+    assert len(longest.split("/")[-1]) <= 64
 
 
 # ------------------------------------------------------------------------------------------------
@@ -453,7 +547,7 @@ def test_the_central_bus_admits_the_organization_or_only_this_account() -> None:
 def test_findings_topic_is_encrypted_and_refuses_publishing_without_tls() -> None:
     assert RESOURCES["FindingsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "FindingsTopicKey"}
     assert RESOURCES["FindingsTopicKey"]["Properties"]["EnableKeyRotation"] is True
-    (deny,) = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny, _ = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Action"] == "sns:Publish"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -558,10 +652,15 @@ def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organiz
     }
 
 
-def test_global_iam_resources_of_the_member_template_exist_once_per_account() -> None:
+def test_iam_roles_of_the_member_template_never_clash_between_regions() -> None:
+    # The remediation role exists once per account; each region forwards with a role of its own, whose name
+    # carries the region (and none where the central stack forwards already).
     assert MEMBER["Conditions"]["IsPrimaryRegion"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "PrimaryRegion"}]}
-    for name, resource in of_type(MEMBER, "AWS::IAM::Role").items():
-        assert resource.get("Condition") == "IsPrimaryRegion", name
+    roles = of_type(MEMBER, "AWS::IAM::Role")
+    assert set(roles) == {"RemediationRole", "ForwarderRole"}
+    assert roles["RemediationRole"]["Condition"] == "IsPrimaryRegion"
+    assert roles["ForwarderRole"]["Condition"] == "ForwardFromHere"
+    assert member_forwarder_arn("333333333333", "eu-west-1") != member_forwarder_arn("333333333333", "us-east-1")
 
 
 def test_member_template_documents_the_management_account() -> None:
@@ -640,3 +739,299 @@ def test_the_sweep_runs_on_a_schedule_that_can_be_turned_off() -> None:
     assert properties["State"] == {"Fn::If": ["SweepEnabled", "ENABLED", "DISABLED"]}
     assert json.loads(properties["Input"]) == json.loads((REPO_ROOT / "events" / "schedule" / "sweep.json").read_text())
     assert TEMPLATE["Parameters"]["SweepSchedule"]["Default"] == "rate(6 hours)"
+
+
+# ------------------------------------------------------------------------------------------------
+# Least privilege at organization scale
+# ------------------------------------------------------------------------------------------------
+
+
+def assume_role_statement(logical_id: str) -> dict[str, Any]:
+    (statement,) = [s for s in function_statements(logical_id) if s["Action"] == "sts:AssumeRole"]
+    return statement
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_functions_assume_the_remediation_role_only_inside_the_organization(logical_id: str) -> None:
+    statement = assume_role_statement(logical_id)
+
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}
+    with_org = resolver(TEMPLATE, {"OrgId": "o-a1b2c3d4e5"}).resolve(statement["Condition"])
+    assert with_org == {"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}
+    # Without OrgId the stack still deploys: AWS::NoValue removes the condition.
+    assert statement["Condition"]["Fn::If"][0] == "HasOrgId"
+    assert resolver(TEMPLATE, {"OrgId": ""}).resolve(statement["Condition"]) is None
+    assert TEMPLATE["Conditions"]["HasOrgId"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgId"}, ""]}]}
+
+
+FUNCTION_ROLE_ARNS = [{"Fn::GetAtt": [f"{logical_id}Role", "Arn"]} for logical_id in FUNCTION_IDS]
+
+
+def test_only_the_function_roles_publish_to_the_findings_topic() -> None:
+    statements = RESOURCES["FindingsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (only,) = [s for s in statements if s["Sid"] == "OnlyTheFunctionsPublish"]
+
+    assert (only["Effect"], only["Principal"], only["Action"]) == ("Deny", "*", "sns:Publish")
+    assert only["Resource"] == {"Ref": "FindingsTopic"}
+    assert only["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": FUNCTION_ROLE_ARNS}}
+    # Those are the roles SAM generates for the four functions (the names the outputs and StackSet use).
+    outputs = [TEMPLATE["Outputs"][f"{logical_id}RoleArn"]["Value"] for logical_id in FUNCTION_IDS]
+    assert outputs == FUNCTION_ROLE_ARNS
+    assert not any(s["Effect"] == "Allow" for s in statements), "the functions publish through their own policies"
+
+
+def test_the_alarm_topic_still_admits_the_alarms_of_this_account() -> None:
+    statements = RESOURCES["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert [d["Condition"] for d in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
+
+
+def test_every_central_role_is_under_the_guarded_path() -> None:
+    assert TEMPLATE["Globals"]["Function"]["RolePath"] == "/trailguard/"
+    for name, role in of_type(TEMPLATE, "AWS::IAM::Role").items():
+        assert role["Properties"]["Path"] == "/trailguard/", name
+
+
+def test_topics_and_rules_are_named_after_the_stack() -> None:
+    resolve = resolver(TEMPLATE).resolve
+    assert resolve(RESOURCES["FindingsTopic"]["Properties"]["TopicName"]) == "trailguard-findings"
+    assert resolve(RESOURCES["AlarmTopic"]["Properties"]["TopicName"]) == "trailguard-alarms"
+    assert resolve(RESOURCES["CentralForwardRule"]["Properties"]["Name"]) == "trailguard-forward"
+    sweep = RESOURCES["SweepFunction"]["Properties"]["Events"]["Sweep"]["Properties"]
+    assert resolve(sweep["Name"]) == "trailguard-sweep"
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+def test_every_function_has_reserved_concurrency(logical_id: str) -> None:
+    parameter_name = "SweepConcurrency" if logical_id == "SweepFunction" else "GuardConcurrency"
+    properties = RESOURCES[logical_id]["Properties"]
+    parameter = TEMPLATE["Parameters"][parameter_name]
+
+    assert properties["ReservedConcurrentExecutions"] == {"Ref": parameter_name}
+    assert parameter["Type"] == "Number"
+    assert parameter["MinValue"] >= 1, "0 would stop the function"
+    assert parameter["Default"] == (2 if logical_id == "SweepFunction" else 10)
+
+
+def test_the_log_groups_are_encrypted_with_the_stacks_key_which_admits_their_service() -> None:
+    for name, group in of_type(TEMPLATE, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["FindingsTopicKey", "Arn"]}, name
+    statements = RESOURCES["FindingsTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s["Sid"] == "CloudWatchLogsOfThisStack"]
+    resolve = resolver(TEMPLATE).resolve
+    assert resolve(logs["Principal"]) == {"Service": "logs.eu-west-1.amazonaws.com"}
+    pattern = resolve(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    for group in of_type(TEMPLATE, "AWS::Logs::LogGroup").values():
+        arn = f"arn:aws:logs:eu-west-1:222222222222:log-group:{resolve(group['Properties']['LogGroupName'])}"
+        assert fnmatchcase(arn, pattern), arn
+
+
+# ------------------------------------------------------------------------------------------------
+# Forwarders and the sweep watched
+# ------------------------------------------------------------------------------------------------
+
+
+def sweep_schedule() -> dict[str, Any]:
+    properties: dict[str, Any] = RESOURCES["SweepFunction"]["Properties"]["Events"]["Sweep"]["Properties"]
+    return properties
+
+
+def test_the_sweep_schedule_dead_letters_to_an_encrypted_queue_with_an_alarm() -> None:
+    schedule = sweep_schedule()
+    queue = RESOURCES["SweepDeadLetterQueue"]
+
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}}
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    alarm = RESOURCES["SweepDeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["SweepDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    (deny,) = RESOURCES["SweepDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_schedule_role_may_start_the_sweep_and_dead_letter_nothing_more() -> None:
+    schedule = sweep_schedule()
+    role = RESOURCES["SweepScheduleRole"]["Properties"]
+
+    assert schedule["RoleArn"] == {"Fn::GetAtt": ["SweepScheduleRole", "Arn"]}
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    schedule_arn = resolver(TEMPLATE).resolve(trust["Condition"]["ArnEquals"]["aws:SourceArn"])
+    name = resolver(TEMPLATE).resolve(schedule["Name"])
+    assert schedule_arn == f"arn:aws:scheduler:eu-west-1:222222222222:schedule/default/{name}"
+    (policy,) = role["Policies"]
+    granted = {s["Action"]: s["Resource"] for s in policy["PolicyDocument"]["Statement"]}
+    assert granted == {
+        "lambda:InvokeFunction": [
+            {"Fn::GetAtt": ["SweepFunction", "Arn"]},
+            {"Fn::Sub": "${SweepFunction.Arn}:*"},
+        ],
+        "sqs:SendMessage": {"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]},
+    }
+
+
+def powertools_metric(metric_name: str) -> dict[str, Any]:
+    """The metric as the functions emit it: their Powertools namespace and service dimension."""
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    return {
+        "Namespace": variables["POWERTOOLS_METRICS_NAMESPACE"],
+        "MetricName": metric_name,
+        "Dimensions": [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+    }
+
+
+def test_the_heartbeat_alarm_fires_when_no_sweep_completed_in_twice_its_interval() -> None:
+    heartbeat = RESOURCES["SweepHeartbeatAlarm"]
+    alarm = heartbeat["Properties"]
+    hours = TEMPLATE["Parameters"]["SweepHeartbeatHours"]
+
+    assert heartbeat["Condition"] == "SweepEnabled"
+    assert {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")} == powertools_metric("sweep_completed")
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 3600)
+    # N hourly periods, all of them without a completed sweep (missing data breaches): N hours of silence.
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == {"Ref": "SweepHeartbeatHours"}
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # Twice the default schedule, rate(6 hours); CloudWatch evaluates at most 7 days of hourly periods.
+    assert TEMPLATE["Parameters"]["SweepSchedule"]["Default"] == "rate(6 hours)"
+    assert hours["Default"] == 2 * 6
+    assert hours["MaxValue"] * 3600 <= 7 * 24 * 3600
+
+
+def test_the_sweep_counts_each_completed_run() -> None:
+    source = (REPO_ROOT / "layers" / "trailguard" / "trailguard" / "runtime.py").read_text()
+    (run_scheduled,) = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef) and node.name == "run_scheduled"
+    ]
+    names = {
+        keyword.value.value
+        for call in ast.walk(run_scheduled)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "add_metric"
+        for keyword in call.keywords
+        if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)
+    }
+    assert "sweep_completed" in names
+
+
+def test_the_sweep_gap_alarm_keeps_the_last_sweeps_verdict_between_sweeps() -> None:
+    alarm = RESOURCES["SweepGapAlarm"]["Properties"]
+
+    # Most hours have no sweep: they neither clear nor raise the alarm (the heartbeat covers silence).
+    assert alarm["TreatMissingData"] == "ignore"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_write_budget_reaches_every_function_and_its_excess_alarms() -> None:
+    parameter = TEMPLATE["Parameters"]["WriteBudgetPerHour"]
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    alarm = RESOURCES["WriteBudgetAlarm"]["Properties"]
+
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 3, 1)
+    assert variables["TRAILGUARD_WRITE_BUDGET"] == {"Ref": "WriteBudgetPerHour"}
+    assert variables["TRAILGUARD_EXEMPT_TRAILS"] == {"Ref": "ExemptTrails"}
+    assert variables["TRAILGUARD_REMIND_HOURS"] == {"Ref": "RemindHours"}
+    assert TEMPLATE["Parameters"]["RemindHours"]["Default"] == 24
+    assert TEMPLATE["Parameters"]["RemindHours"]["MinValue"] == 0, "0 means never remind"
+    assert {k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")} == powertools_metric(
+        "write_budget_exceeded"
+    )
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_alarms_watch_the_namespace_the_package_emits() -> None:
+    from trailguard.observability import metrics
+
+    for name in ("SweepHeartbeatAlarm", "WriteBudgetAlarm"):
+        assert RESOURCES[name]["Properties"]["Namespace"] == metrics.namespace
+
+
+def test_member_forwarding_dead_letters_to_an_encrypted_queue_only_its_rule_may_fill() -> None:
+    resources = MEMBER["Resources"]
+    target = resources["ForwardRule"]["Properties"]["Targets"][0]
+    queue = resources["ForwardDeadLetterQueue"]
+
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ForwardDeadLetterQueue", "Arn"]}}
+    assert queue["Condition"] == "ForwardFromHere"
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    statements = resources["ForwardDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ForwardRule", "Arn"]}}}
+
+
+def test_member_forwarding_failures_and_dead_letters_alarm_the_optional_topic() -> None:
+    resources = MEMBER["Resources"]
+    failed = resources["ForwardFailedAlarm"]["Properties"]
+    depth = resources["ForwardDeadLetterAlarm"]["Properties"]
+
+    assert (failed["Namespace"], failed["MetricName"]) == ("AWS/Events", "FailedInvocations")
+    assert failed["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": "ForwardRule"}}]
+    assert (depth["Namespace"], depth["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert depth["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ForwardDeadLetterQueue", "QueueName"]}}
+    ]
+    for alarm, name in ((failed, "ForwardFailedAlarm"), (depth, "ForwardDeadLetterAlarm")):
+        assert resources[name]["Condition"] == "ForwardFromHere"
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        actions = alarm["AlarmActions"]
+        topic = "arn:aws:sns:eu-west-1:333333333333:security-alarms"
+        assert resolver(MEMBER, {**MEMBER_VALUES, "AlarmTopicArn": topic}).resolve(actions) == [topic]
+        assert resolver(MEMBER, MEMBER_VALUES).resolve(actions) is None, "no topic: no action"
+    assert MEMBER["Parameters"]["AlarmTopicArn"]["Default"] == ""
+
+
+def test_no_forwarding_resources_where_the_central_stack_forwards_already() -> None:
+    home = {**MEMBER_VALUES, "AWS::AccountId": "222222222222"}
+    assert resolver(MEMBER, home).condition("ForwardFromHere") is False
+    assert resolver(MEMBER, MEMBER_VALUES).condition("ForwardFromHere") is True
+    for name, resource in MEMBER["Resources"].items():
+        if name != "RemediationRole":
+            assert resource["Condition"] == "ForwardFromHere", name
+
+
+# ------------------------------------------------------------------------------------------------
+# checkov suppressions
+# ------------------------------------------------------------------------------------------------
+
+
+def checkov_skips(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in template["Resources"].items():
+        for skip in ((resource.get("Metadata") or {}).get("checkov") or {}).get("skip") or []:
+            yield name, skip
+
+
+@pytest.mark.parametrize("template", [TEMPLATE, MEMBER], ids=["central", "member"])
+def test_every_checkov_suppression_names_a_check_and_gives_its_reason(template: dict[str, Any]) -> None:
+    skips = list(checkov_skips(template))
+
+    assert skips, "the suppressions live next to their resources"
+    for name, skip in skips:
+        assert set(skip) == {"id", "comment"}, name
+        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
+        assert len(skip["comment"].split()) >= 10, f"{name} {skip['id']}: say why, not only that"
+    assert len({(name, skip["id"]) for name, skip in skips}) == len(skips), "one suppression per check and resource"
+
+
+def test_checkov_suppressions_are_the_reviewed_ones() -> None:
+    central = sorted((name, skip["id"]) for name, skip in checkov_skips(TEMPLATE))
+    member = sorted((name, skip["id"]) for name, skip in checkov_skips(MEMBER))
+
+    functions_skips = [(f, check) for f in FUNCTION_IDS for check in ("CKV_AWS_117", "CKV_AWS_173")]
+    queues = [("EventDeadLetterQueue", "CKV_AWS_27"), ("SweepDeadLetterQueue", "CKV_AWS_27")]
+    assert central == sorted([*functions_skips, *queues, ("IdempotencyTable", "CKV_AWS_119")])
+    assert member == [("ForwardDeadLetterQueue", "CKV_AWS_27")]

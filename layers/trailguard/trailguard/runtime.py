@@ -122,4 +122,5 @@ def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]
     # Alarmed on in template.yaml: a resource the sweep could not evaluate, an account it could not read.
     metrics.add_metric(name="sweep_failures", unit=MetricUnit.Count, value=len(summary.get("failures", [])))
     metrics.add_metric(name="sweep_unreachable", unit=MetricUnit.Count, value=len(summary.get("unreachable", [])))
+    metrics.add_metric(name="sweep_completed", unit=MetricUnit.Count, value=1)
     return summary
