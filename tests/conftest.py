@@ -26,11 +26,10 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
-    from trailguard import centralkey, scope, sessions
+    from trailguard import centralkey, scope
 
     centralkey.forget()
     scope.forget()
-    sessions._CALLER_ACCOUNT.clear()
     yield
     centralkey.forget()
     scope.forget()
