@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 Traced = TypeVar("Traced", bound=Callable[..., Any])
 TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
+PATCHED = ("botocore",)  # the libraries X-Ray traces: every AWS call goes through botocore
 
 
 def tracing_enabled(environ: Mapping[str, str]) -> bool:
@@ -25,14 +26,17 @@ class LambdaTracer:
     """The Powertools Tracer where X-Ray receives traces, and nothing at all elsewhere.
 
     In Lambda with tracing on, the Tracer is built at import, as Powertools intends: the init phase imports the
-    X-Ray SDK and patches botocore, so that every AWS call of every invocation is traced. Elsewhere (tests, the
-    CLI, `make demo`, `sam local`) or with POWERTOOLS_TRACE_DISABLED, the X-Ray SDK is never imported (a disabled
-    Tracer still imports it, and outside Lambda its recorder builds a sampler that creates a botocore client).
+    X-Ray SDK and patches botocore, so that every AWS call of every invocation is traced. Only botocore: TrailGuard
+    talks to nothing else, and patching every library X-Ray knows would import each one found (requests, sqlite3,
+    sqlalchemy...). Elsewhere (tests, the CLI, `make demo`, `sam local`) or with POWERTOOLS_TRACE_DISABLED, the
+    X-Ray SDK is never imported (a disabled Tracer still imports it, and outside Lambda its recorder builds a
+    sampler that creates a botocore client).
     """
 
     def __init__(self, service: str, environ: Mapping[str, str] = os.environ) -> None:
         self.service = service
-        self.tracer: Tracer | None = Tracer(service=service) if tracing_enabled(environ) else None
+        traced = tracing_enabled(environ)
+        self.tracer: Tracer | None = Tracer(service=service, patch_modules=PATCHED) if traced else None
 
     @property
     def enabled(self) -> bool:
