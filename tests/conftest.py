@@ -26,9 +26,6 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
-    from trailguard import sessions
-
-    sessions._CALLER_ACCOUNT.clear()
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from trailguard.bucket.guard import GUARD
 from trailguard.observability import logger, metrics, tracer
@@ -12,6 +10,9 @@ from trailguard.runtime import run
 from trailguard.warm import Warm
 
 CONTAINER = Warm()  # what this warm container keeps between invocations
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)

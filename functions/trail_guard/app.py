@@ -3,9 +3,7 @@ after StopLogging and DeleteTrail, the coverage of the trail's account too."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from trailguard.account.guard import GUARD as ACCOUNT
 from trailguard.observability import logger, metrics, tracer
@@ -14,6 +12,9 @@ from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.warm import Warm
 
 CONTAINER = Warm()  # what this warm container keeps between invocations
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -148,16 +148,19 @@ def _inventory_account(
 ) -> tuple[dict[str, Trail], list[str]]:
     found: dict[str, Trail] = {}
     issues: list[str] = []
-    for region in names:
-        try:
-            _inventory_region(deps, account, region, found)
-        except AccessError as error:
-            issues.append(str(error))
-            break  # no credentials for this account: no other region will do better
-        except (ClientError, BotoCoreError) as error:
-            if is_transient(error) and not tolerant:
-                raise
-            issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
+    try:
+        for region in names:
+            try:
+                _inventory_region(deps, account, region, found)
+            except AccessError as error:
+                issues.append(str(error))
+                break  # no credentials for this account: no other region will do better
+            except (ClientError, BotoCoreError) as error:
+                if is_transient(error) and not tolerant:
+                    raise
+                issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
+    finally:
+        deps.sessions.release(account)  # memory does not grow with the organization
     return found, issues
 
 

@@ -22,11 +22,16 @@ from trailguard.resource import Deps, Guard, Outcome
 from trailguard.sessions import SessionFactory
 from trailguard.settings import Settings
 from trailguard.vocabulary import Result
-from trailguard.warm import Warm
+from trailguard.warm import SESSIONS_TTL, Warm
 
 
 def dependencies(settings: Settings, container: Warm, sessions: SessionFactory | None = None) -> Deps:
-    sessions = sessions or SessionFactory(settings.remediation_role_name, partition=settings.central_key.partition)
+    if sessions is None:
+        role, partition = settings.remediation_role_name, settings.central_key.partition
+        # One factory per warm container: one botocore session, credentials kept per account until near expiry.
+        sessions = container.value(
+            f"sessions:{role}:{partition}", SESSIONS_TTL, lambda: SessionFactory(role, partition=partition)
+        )
     ledger: Ledger = NoLedger()
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key

@@ -53,18 +53,22 @@ def sweep(deps: Deps) -> dict[str, Any]:
 
     run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope))
     run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope))
-    for trail in found.trails:
-        # The inventory already holds the trail's configuration: only its status is read before the checks.
-        run(trail.arn, partial(evaluate, TRAIL, TrailTarget(trail.ref, ("trail.logging",), known=trail), SWEEP, deps))
-    # Every account: recorded in every region? (a deleted or stopped trail is found here without its event)
     management = deps.settings.management_account_id
     organization = organization_trails(deps, [t for t in found.trails if t.account == management])
     owned: dict[str, list[Trail]] = {}
     for trail in found.trails:
         owned.setdefault(trail.account, []).append(trail)
-    for account in sorted(found.accounts - found.unread):
-        target = AccountTarget(account, tuple(owned.get(account, ())), organization)
-        run(f"account {account}", partial(evaluate, ACCOUNT, target, SWEEP, deps))
+    # Account by account (its clients released after it): each trail, then whether every region of the account
+    # is recorded (a deleted or stopped trail is found here without its event).
+    for account in sorted(found.accounts | set(owned)):
+        for trail in owned.get(account, ()):
+            # The inventory already holds the trail's configuration: only its status is read before the checks.
+            target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
+            run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps))
+        if account in found.accounts and account not in found.unread:
+            coverage = AccountTarget(account, tuple(owned.get(account, ())), organization)
+            run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps))
+        deps.sessions.release(account)
     summary: dict[str, Any] = {
         "result": "swept",
         "accounts": len(found.accounts),
