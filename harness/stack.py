@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.org import SimulatedOrg
@@ -20,16 +21,21 @@ _SETTINGS = [field.alias for field in Settings.model_fields.values() if field.al
 
 
 class Clock:
-    """The time a simulated container sees: it moves only when a test or the demo says so."""
+    """The time a simulated container sees: the real time, moved forward only when a test or the demo says so."""
 
     def __init__(self) -> None:
         self.now = 1_000.0
+        self.ahead = timedelta()
 
     def __call__(self) -> float:
         return self.now
 
+    def wall(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
+        self.ahead += timedelta(seconds=seconds)
 
 
 def _setenv(name: str, value: str) -> None:
@@ -53,7 +59,7 @@ class InProcessStack:
         for spec in self.specs:
             module = load_module(spec)
             if isinstance(getattr(module, "CONTAINER", None), Warm):
-                setattr(module, "CONTAINER", Warm(clock=self.clock))  # noqa: B010 - the handler module's own name
+                setattr(module, "CONTAINER", Warm(clock=self.clock, wall=self.clock.wall))  # noqa: B010 - the handler module's own name
 
     def later(self, seconds: float) -> None:
         """Let time pass for the warm containers (what they keep expires)."""

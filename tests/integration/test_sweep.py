@@ -36,9 +36,19 @@ def drifted(stack: Stack) -> dict[str, str]:
 
 
 def by_type(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    messages = {item["message"]["resource"]["type"]: item["message"] for item in findings}
-    assert len(messages) == len(findings), "one message per resource"
+    """The trail, key and bucket messages by resource type (one each); accounts are looked at apart."""
+    resources = [item["message"] for item in findings if item["message"]["resource"]["type"] != "account"]
+    messages = {message["resource"]["type"]: message for message in resources}
+    assert len(messages) == len(resources), "one message per resource"
     return messages
+
+
+def accounts(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        item["message"]["resource"]["account"]: item["message"]
+        for item in findings
+        if item["message"]["resource"]["type"] == "account"
+    }
 
 
 def test_sweep_repairs_what_events_missed_and_reports_each_resource_once(stack: Stack, drifted: dict[str, str]) -> None:

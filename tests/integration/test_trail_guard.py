@@ -257,13 +257,18 @@ def test_organization_trail_is_repaired_through_the_management_account(stack: St
 def test_delete_trail_is_reported(stack: Stack) -> None:
     org = stack.org
 
-    stack.send("trail/delete_trail.json")
+    result = stack.send("trail/delete_trail.json")
 
-    message = only(org.findings())["message"]
+    messages = {item["message"]["resource"]["type"]: item["message"] for item in org.findings()}
+    message = messages["trail"]
     deleted = finding(message, "trail.deleted")
     assert deleted["status"] == "OPEN"
     assert message["severity"] == "HIGH"
     assert message["resource"]["arn"] == MEMBER_A_TRAIL
+    # and the account the trail recorded is re-evaluated: nothing records it any more
+    assert finding(messages["account"], "account.coverage")["status"] == "OPEN"
+    assert messages["account"]["resource"]["account"] == MEMBER_A
+    assert result["also"][0]["result"] == "open"
 
 
 def test_repair_converges_without_a_second_write(stack: Stack, api_calls: ApiCalls) -> None:

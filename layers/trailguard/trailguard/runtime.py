@@ -36,9 +36,8 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key
         ledger = TableLedger(sessions.client("dynamodb", sessions.own_account, key.region), settings.state_table)
-    return Deps(
-        settings, sessions, SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format), container, ledger
-    )
+    publisher = SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format)
+    return Deps(settings, sessions, publisher, container, ledger, container.wall)
 
 
 def run(

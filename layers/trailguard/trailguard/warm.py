@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -22,9 +23,14 @@ SESSIONS_TTL = 6 * 3600.0  # the session factory (it renews each account's crede
 CENTRAL_KEY = "central-key"  # the entry of the central key's facts (dropped when the key changes)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Warm:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = _utc_now) -> None:
+        self.clock = clock  # for times to live
+        self.wall = wall  # the date and time: the finding lifecycle, the write budget's hour, exemption expiry
         self._entries: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
