@@ -120,6 +120,7 @@ def exercise(stack: Stack, recorder: Recorder) -> None:
     stack.configure(
         TRAILGUARD_REPAIR_POLICIES="true",
         TRAILGUARD_IDEMPOTENCY_TABLE="idempotency",
+        TRAILGUARD_SECURITY_HUB="true",
         TRAILGUARD_ACCOUNTS="",
         TRAILGUARD_REGIONS="",
     )

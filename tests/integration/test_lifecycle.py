@@ -105,3 +105,30 @@ def test_an_organization_trail_deleted_without_its_event_is_critical_at_the_next
     assert by_account[MANAGEMENT]["severity"] == "CRITICAL"
     assert by_account[MANAGEMENT]["findings"][0]["check"] == "account.coverage"
     assert MEMBER_A not in by_account  # still recorded by its own multi-region trail
+
+
+def test_security_hub_holds_one_finding_per_open_finding_archived_once_resolved(stack: Stack) -> None:
+    org = stack.org
+    stack.configure(TRAILGUARD_MODE="report", TRAILGUARD_SECURITY_HUB="true")
+    covered_organization(stack)
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name="audit-trail")
+    org.client("cloudtrail", MEMBER_A).update_trail(Name="audit-trail", EnableLogFileValidation=False)
+    hub = org.client("securityhub", CENTRAL)
+
+    sweep(stack)
+    active = hub.get_findings()["Findings"]
+    org.client("cloudtrail", MEMBER_A).start_logging(Name="audit-trail")
+    sweep(stack)
+    after = {finding["GeneratorId"]: finding for finding in hub.get_findings()["Findings"]}
+
+    assert sorted(finding["GeneratorId"] for finding in active) == [
+        "trailguard/trail.log-file-validation",
+        "trailguard/trail.logging",
+    ]
+    assert {finding["RecordState"] for finding in active} == {"ACTIVE"}
+    assert active[0]["AwsAccountId"] == MEMBER_A
+    assert active[0]["Resources"][0]["Type"] == "AwsCloudTrailTrail"
+    assert len(after) == 2  # updated in place, not duplicated
+    assert after["trailguard/trail.logging"]["RecordState"] == "ARCHIVED"
+    assert after["trailguard/trail.logging"]["Workflow"]["Status"] == "RESOLVED"
+    assert after["trailguard/trail.log-file-validation"]["RecordState"] == "ACTIVE"

@@ -368,6 +368,8 @@ def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
     assert granted.pop("sns:Publish") == [{"Ref": "FindingsTopic"}]
     for action in ("GenerateDataKey", "Decrypt"):
         assert granted.pop(f"kms:{action}") == [{"Fn::GetAtt": ["FindingsTopicKey", "Arn"]}]
+    own_product = "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    assert granted.pop("securityhub:BatchImportFindings") == [{"Fn::Sub": own_product}]
 
 
 def assert_tables_only(rest: dict[str, list[Any]], *, idempotency: bool = True) -> None:

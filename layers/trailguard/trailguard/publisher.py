@@ -7,6 +7,7 @@ from typing import Protocol
 
 from trailguard.findings import Report, SweepSummary
 from trailguard.observability import logger
+from trailguard.securityhub import SecurityHubMirror
 from trailguard.sessions import SessionFactory
 
 
@@ -28,11 +29,14 @@ def structured(report: Report, *, chat: bool = False) -> dict[str, str]:
 
 
 class SnsPublisher:
-    def __init__(self, sessions: SessionFactory, topic_arn: str, *, chat: bool = False) -> None:
+    def __init__(
+        self, sessions: SessionFactory, topic_arn: str, *, chat: bool = False, hub: SecurityHubMirror | None = None
+    ) -> None:
         parts = topic_arn.split(":")
         self._client = sessions.client("sns", parts[4], parts[3])
         self._topic_arn = topic_arn
         self._chat = chat
+        self._hub = hub  # Security Hub mirrors the findings too (optional)
 
     def publish(self, report: Report) -> str:
         response = self._client.publish(
@@ -43,6 +47,8 @@ class SnsPublisher:
             MessageAttributes=report.attributes(),
         )
         message_id = str(response["MessageId"])
+        if self._hub is not None:
+            self._hub.mirror(report, report.time)
         logger.info(
             "finding published",
             resource_arn=report.resource.arn,

@@ -19,6 +19,7 @@ from trailguard.observability import count, logger, metrics
 from trailguard.pipeline import handle_event
 from trailguard.publisher import SnsPublisher
 from trailguard.resource import Deps, Guard, Outcome
+from trailguard.securityhub import SecurityHubMirror, product_arn
 from trailguard.sessions import SessionFactory
 from trailguard.settings import Settings
 from trailguard.vocabulary import Result
@@ -36,7 +37,12 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key
         ledger = TableLedger(sessions.client("dynamodb", sessions.own_account, key.region), settings.state_table)
-    publisher = SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format)
+    hub = None
+    if settings.security_hub:
+        key, own = settings.central_key, sessions.own_account
+        client = sessions.client("securityhub", own, key.region)
+        hub = SecurityHubMirror(client, product_arn(key.partition, key.region, own))
+    publisher = SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format, hub=hub)
     return Deps(settings, sessions, publisher, container, ledger, container.wall)
 
 

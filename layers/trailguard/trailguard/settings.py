@@ -180,6 +180,7 @@ class Settings(BaseModel):
     state_table: Annotated[str | None, Optional, _matching(TABLE_NAME, "a DynamoDB table name")] = Field(
         None, alias="TRAILGUARD_STATE_TABLE"
     )
+    security_hub: Annotated[bool, Optional, _choice("true", "false")] = Field(False, alias="TRAILGUARD_SECURITY_HUB")
     chat_format: Annotated[bool, Optional, _choice("true", "false")] = Field(False, alias="TRAILGUARD_CHAT_FORMAT")
     own_roles: Annotated[tuple[str, ...] | None, Optional, _listing(ROLE_ARN, "an IAM role ARN")] = Field(
         None, alias="TRAILGUARD_FUNCTION_ROLES"
