@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench build lock clean
+.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,18 @@ demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (mot
 
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
+
+# The peers of bench-peers, each in its own environment. A failed install is logged, not fatal: the bench
+# then reports that peer as not run, with the reason, and compares the others.
+PEERS := .venv-custodian .venv-prowler
+$(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
+	@rm -rf .venv-$* && $(PYTHON) -m venv .venv-$*
+	@echo "Installing $* into .venv-$* (log: .venv-$*/install.log)"
+	@if .venv-$*/bin/pip install --disable-pip-version-check -r $< > .venv-$*/install.log 2>&1; \
+	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
+
+bench-peers: $(VENV)/.installed $(PEERS:%=%/.installed) ## TrailGuard beside Cloud Custodian and Prowler: verdicts, wall time, cold import
+	PYTHONPATH=layers/trailguard:. $(PY) -m bench
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml
