@@ -279,32 +279,46 @@ def _cell(verdict: Verdict, disagrees: bool) -> str:
     return f"{verdict.value}{'*' if disagrees else ''}"
 
 
-def render(
-    table: list[Row],
-    found: list[Disagreement],
-    peers: Mapping[str, PeerResult],
-    coldstart: list[Figure],
-    extra: list[Figure],
-) -> str:
+def summary(table: Iterable[Row], found: Iterable[Disagreement]) -> dict[str, dict[str, int]]:
+    """Per tool: verdicts given, agreeing with the truth, disagreeing (known / unexplained), not checked."""
+    table, found = list(table), list(found)
+    counts: dict[str, dict[str, int]] = {}
+    for tool in TOOLS:
+        given = [row for row in table if row.verdicts[tool] in (Verdict.PASS, Verdict.FAIL, Verdict.NOT_SEEN)]
+        mine = [d for d in found if d.tool == tool]
+        counts[tool] = {
+            "verdicts": len(given),
+            "agree": len(given) - len(mine),
+            "disagree_known": sum(d.known for d in mine),
+            "disagree_unexplained": sum(not d.known for d in mine),
+            "not_checked": sum(row.verdicts[tool] is Verdict.NOT_CHECKED for row in table),
+        }
+    return counts
+
+
+def _verdict_lines(table: list[Row], found: list[Disagreement]) -> list[str]:
+    tools = "".join(f"{t:>11}" for t in TOOLS)
+    header = f"{'trail / account-region':{LABEL}} {'question':{QUESTION}} {'truth':6}{tools}"
     lines = [
         "Verdicts per trail and account-region (PASS/FAIL; '-' the tool has no such check; 'n/a' the tool",
         "did not run; 'unseen' the tool said nothing of it; '*' disagrees with the ground truth, see below)",
         "",
+        header,
+        "-" * len(header),
     ]
-    header = f"{'trail / account-region':{LABEL}} {'question':{QUESTION}} {'truth':6}" + "".join(
-        f"{t:>11}" for t in TOOLS
-    )
-    lines += [header, "-" * len(header)]
     wrong = {(d.tool, d.subject.resource, d.question) for d in found}
     for group in _groups(table):
-        labels = _labels(group[0].subject, len(group))
-        for label, row in zip(labels, group, strict=True):
+        for label, row in zip(_labels(group[0].subject, len(group)), group, strict=True):
             cells = "".join(
                 f"{_cell(v, (tool, row.subject.resource, row.question) in wrong):>11}"
                 for tool, v in row.verdicts.items()
             )
             lines.append(f"{label[:LABEL]:{LABEL}} {row.question.value:{QUESTION}} {row.expected.value:6}{cells}")
-    lines += ["", f"Disagreements with the ground truth: {len(found)}"]
+    return lines
+
+
+def _disagreement_lines(found: list[Disagreement]) -> list[str]:
+    lines = [f"Disagreements with the ground truth: {len(found)}"]
     for number, d in enumerate(found, 1):
         kind = "known difference" if d.known else "UNEXPLAINED"
         lines.append(
@@ -314,17 +328,46 @@ def render(
         lines.append(f"      {d.explanation}")
     lines += ["", "Questions a tool has no check for:"]
     lines += [f"  {tool}, {question.value}: {reason}" for (tool, question), reason in UNCHECKED.items()]
-    lines += ["", "Peers:"]
+    return lines
+
+
+def _peer_lines(peers: Mapping[str, PeerResult], counts: Mapping[str, Mapping[str, int]]) -> list[str]:
+    lines = ["Peers:"]
     for tool in TOOLS:
         peer = peers.get(tool)
         if peer is None:
             continue
-        status = f"NOT RUN: {peer.unavailable}" if peer.unavailable else f"ran ({peer.version or 'version unknown'})"
-        lines.append(f"  {tool:11} {status}")
+        if peer.unavailable:
+            lines.append(f"  {tool:11} NOT RUN: {peer.unavailable}")
+            continue
+        c = counts[tool]
+        lines.append(
+            f"  {tool:11} ran ({peer.version or 'version unknown'}): {c['agree']} of {c['verdicts']} verdicts agree "
+            f"with the ground truth, {c['disagree_known']} differ for a known reason, "
+            f"{c['disagree_unexplained']} unexplained; {c['not_checked']} questions without a check"
+        )
         lines += [f"              {note}" for note in peer.notes]
-    lines += ["", "Figures:"]
+    return lines
+
+
+def render(
+    table: list[Row],
+    found: list[Disagreement],
+    peers: Mapping[str, PeerResult],
+    coldstart: list[Figure],
+    extra: list[Figure],
+) -> str:
     figures = [f for tool in TOOLS if tool in peers for f in peers[tool].figures] + extra + coldstart
-    lines += [f"  {f.name:58} {_number(f.value):>10} {f.unit:6} {f.method}" for f in figures]
+    lines = [
+        *_verdict_lines(table, found),
+        "",
+        *_disagreement_lines(found),
+        "",
+        *_peer_lines(peers, summary(table, found)),
+        "",
+        "Figures:",
+        *(f"  {f.name:58} {_number(f.value):>10} {f.unit:6} {f.method}" for f in figures),
+    ]
     return "\n".join(lines)
 
 
@@ -381,6 +424,7 @@ def results_document(
             {"tool": tool, "question": question.value, "reason": reason}
             for (tool, question), reason in UNCHECKED.items()
         ],
+        "summary": summary(table, found),
         "figures": [f.as_json() for f in extra],
         "coldstart": [f.as_json() for f in coldstart],
     }

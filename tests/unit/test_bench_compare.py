@@ -142,4 +142,12 @@ def test_the_report_marks_and_explains_each_disagreement_and_names_peers_not_run
         {"name": "Prowler wall", "value": 1.0, "unit": "s", "method": "median of 1"}
     ]
     assert [d["known"] for d in document["disagreements"]] == [True]
+    assert document["summary"][PROWLER] == {
+        "verdicts": 8,
+        "agree": 7,
+        "disagree_known": 1,
+        "disagree_unexplained": 0,
+        "not_checked": 4,
+    }
+    assert "Prowler     ran (version unknown): 7 of 8 verdicts agree" in text
     assert len(document["verdicts"]) == len(TRAILS) * 5 + len(ACCOUNTS) * len(REGIONS)
