@@ -32,6 +32,7 @@ from bench.verdicts import (
     audit_items,
     custodian_shadow_rows,
     custodian_verdicts,
+    is_failing,
     prowler_duplicate_rows,
     prowler_findings,
     prowler_verdicts,
@@ -302,8 +303,7 @@ def parse_audit(stdout: str, returncode: int, org: PeerOrg) -> tuple[Verdicts, l
         raise OutputError(f"trailguard audit printed no JSON ({error.msg} at line {error.lineno})") from None
     items = audit_items(document)
     notes = []
-    failing = any(item.status not in ("PASS", "PASSED", "OK", "COMPLIANT", "RESOLVED") for item in items)
-    if (returncode == 1) != failing:
+    if (returncode == 1) != any(is_failing(item) for item in items):
         notes.append(f"exit code {returncode} does not match the findings printed ({len(items)} items)")
     trails = [spec.arn for spec in org.trails]
     return trailguard_verdicts(items, trails, org.accounts, org.regions), notes

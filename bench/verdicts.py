@@ -190,7 +190,8 @@ def prowler_duplicate_rows(findings: Iterable[ProwlerFinding]) -> tuple[int, int
 
 # --- TrailGuard --------------------------------------------------------------------------------------------
 
-_FAILING = {"FAIL", "FAILED", "OPEN", "NON_COMPLIANT", "REMEDIATION_FAILED", "FINDING"}
+# REMEDIATED counts as failing: the resource failed when it was read (an audit should change nothing).
+_FAILING = {"FAIL", "FAILED", "OPEN", "NON_COMPLIANT", "REMEDIATION_FAILED", "REMEDIATED", "FINDING"}
 _PASSING = {"PASS", "PASSED", "OK", "COMPLIANT", "RESOLVED"}
 
 
@@ -202,6 +203,10 @@ class AuditItem:
     severity: str
     account: str | None
     region: str | None
+
+
+def is_failing(item: AuditItem) -> bool:
+    return item.status in _FAILING
 
 
 def audit_items(document: Any) -> list[AuditItem]:
@@ -274,7 +279,7 @@ def trailguard_verdicts(
     for question, check in CHECKS[TRAILGUARD].items():
         by_check.setdefault(check, []).append(question)
     for item in items:
-        verdict = _pass_or_fail(item.status in _FAILING)
+        verdict = _pass_or_fail(is_failing(item))
         for question in by_check.get(item.check, []):
             if question is Question.COVERAGE:
                 owner, where = _audit_scope(item)

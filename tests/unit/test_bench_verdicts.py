@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.peers import PeerFailed, _installed, audit_failure, read_custodian_outputs
+from bench.peer_org import PeerOrg
+from bench.peers import PeerFailed, _installed, audit_failure, parse_audit, read_custodian_outputs
 from bench.truth import Question, Verdict
 from bench.verdicts import (
     OutputError,
@@ -200,3 +201,18 @@ def test_a_peer_that_did_not_install_is_reported_with_pips_reason(tmp_path: Path
     (venv / "bin" / "prowler").write_text("")
     (venv / ".installed").write_text("")
     assert _installed(venv, "prowler", "prowler") == venv / "bin" / "prowler"
+
+
+def test_trailguard_audit_output_is_parsed_and_its_exit_code_checked() -> None:
+    org = PeerOrg(endpoint="http://127.0.0.1:1", key_arn="arn:aws:kms:eu-west-1:222222222222:key/k", topic_arn="t")
+    stopped = next(spec for spec in org.trails if not spec.logging)
+    stdout = json.dumps(
+        [{"resource_arn": stopped.arn, "check_id": "trail.logging", "status": "OPEN", "severity": "HIGH"}]
+    )
+    verdicts, notes = parse_audit(stdout, 1, org)
+    assert verdicts[stopped.arn, Question.LOGGING] is FAIL
+    assert notes == []
+    # exit 0 means clean: printing a finding with it is reported
+    assert parse_audit(stdout, 0, org)[1] == ["exit code 0 does not match the findings printed (1 items)"]
+    with pytest.raises(OutputError, match="printed no JSON"):
+        parse_audit("Traceback (most recent call last):", 1, org)
