@@ -344,7 +344,7 @@ def _peer_lines(peers: Mapping[str, PeerResult], counts: Mapping[str, Mapping[st
         lines.append(
             f"  {tool:11} ran ({peer.version or 'version unknown'}): {c['agree']} of {c['verdicts']} verdicts agree "
             f"with the ground truth, {c['disagree_known']} differ for a known reason, "
-            f"{c['disagree_unexplained']} unexplained; {c['not_checked']} questions without a check"
+            f"{c['disagree_unexplained']} unexplained; no check for {c['not_checked']} rows"
         )
         lines += [f"              {note}" for note in peer.notes]
     return lines
