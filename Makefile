@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench build lock clean docs deploy-local
+.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean docs deploy-local
 .PHONY: security
 
 help: ## List the targets
@@ -41,7 +41,7 @@ lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy (strict) on the domain package, the harness and each handler
-	$(VENV)/bin/mypy layers/trailguard/trailguard harness demo
+	$(VENV)/bin/mypy layers/trailguard/trailguard harness demo bench
 	@for f in $(FUNCTIONS); do $(VENV)/bin/mypy $$f || exit 1; done
 
 validate: $(TOOLS)/.installed ## cfn-lint and sam validate --lint on the templates
@@ -73,6 +73,17 @@ docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from th
 
 deploy-local: $(VENV)/.installed $(TOOLS)/.installed ## Rehearse the deploy: sam build, package, transform, both stacks on moto server, checks
 	PYTHONPATH=layers/trailguard:. $(PY) -m harness.deploy_local
+# The peers of bench-peers, each in its own environment. A failed install is logged, not fatal: the bench
+# then reports that peer as not run, with the reason, and compares the others.
+PEERS := .venv-custodian .venv-prowler
+$(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
+	@rm -rf .venv-$* && $(PYTHON) -m venv .venv-$*
+	@echo "Installing $* into .venv-$* (log: .venv-$*/install.log)"
+	@if .venv-$*/bin/pip install --disable-pip-version-check -r $< > .venv-$*/install.log 2>&1; \
+	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
+
+bench-peers: $(VENV)/.installed $(PEERS:%=%/.installed) ## TrailGuard beside Cloud Custodian and Prowler: verdicts, wall time, cold import
+	PYTHONPATH=layers/trailguard:. $(PY) -m bench
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml
@@ -83,4 +94,4 @@ lock: ## Re-pin both environments from what is installed
 	{ echo "# checkov (make security) in its own environment: it pins boto3 and PyYAML. Regenerate with: make lock"; $(CHECKOV)/bin/pip freeze; } > requirements-checkov.txt
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .aws-sam .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) .venv-custodian .venv-prowler .aws-sam .mypy_cache .ruff_cache .hypothesis
