@@ -50,7 +50,7 @@ def run(verbose: bool = False) -> int:
         print(f"  log bucket   {org.bucket}")
         print(f"  functions    {', '.join(spec.logical_id for spec in stack.specs)} (wired from template.yaml)")
         for number, scenario in enumerate(SCENARIOS, 1):
-            stack.later(600)  # each scenario some minutes after the last: what containers keep has expired
+            stack.later(3600)  # each scenario an hour after the last: what containers keep has expired
             stack.configure(**quiet, **scenario.settings)
             scenario.setup(org)
             event = _event(org, scenario)

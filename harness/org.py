@@ -16,6 +16,8 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 STATE_TABLE = "trailguard-state"
+STACK_NAME = "trailguard"
+FORWARDER = "TrailGuardEventForwarder"  # the member stack's forwarding rule (ForwarderRoleName)
 FUNCTIONS = ("TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction")
 PLACEHOLDER_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -75,6 +77,19 @@ class SimulatedOrg:
     sessions: dict[str, boto3.Session] = field(default_factory=dict)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # sweep summaries drained by findings()
     state_table: str = STATE_TABLE
+
+    @property
+    def bus_arn(self) -> str:
+        return f"arn:aws:events:{HOME}:{self.central}:event-bus/trailguard-central"
+
+    def forward(self, account: str, region: str) -> None:
+        """The forwarding rule the member stack (or, in the central account's region, the central stack) puts
+        on the default bus of an account and region."""
+        central = account == self.central and region == HOME
+        rule = f"{STACK_NAME}-forward" if central else FORWARDER
+        events = self.client("events", account, region)
+        events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["aws.cloudtrail"]}), State="ENABLED")
+        events.put_targets(Rule=rule, Targets=[{"Id": "central-bus", "Arn": self.bus_arn}])
     management: str = MANAGEMENT
     central: str = CENTRAL
     members: tuple[str, ...] = (MEMBER_A, MEMBER_B)
@@ -113,6 +128,8 @@ class SimulatedOrg:
             "FindingsTopic": self.topic_arn,
             "IdempotencyTable": "",
             "StateTable": self.state_table,
+            "CentralEventBus.Arn": self.bus_arn,
+            "AWS::StackName": STACK_NAME,
             **{f"{name}Role.Arn": f"arn:aws:iam::{self.central}:role/{FUNCTION_ROLE}" for name in FUNCTIONS},
             "AWS::AccountId": self.central,
             "AWS::Region": HOME,
@@ -258,4 +275,9 @@ def build_org() -> SimulatedOrg:
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
-    return SimulatedOrg(key_arn=key["Arn"], topic_arn=topic_arn, queue_url=queue_url, sessions={CENTRAL: central})
+    org = SimulatedOrg(key_arn=key["Arn"], topic_arn=topic_arn, queue_url=queue_url, sessions={CENTRAL: central})
+    central.client("events", region_name=HOME).create_event_bus(Name="trailguard-central")
+    for account in org.accounts:
+        for region in (HOME, OTHER):
+            org.forward(account, region)
+    return org

@@ -121,6 +121,7 @@ def exercise(stack: Stack, recorder: Recorder) -> None:
         TRAILGUARD_REPAIR_POLICIES="true",
         TRAILGUARD_IDEMPOTENCY_TABLE="idempotency",
         TRAILGUARD_SECURITY_HUB="true",
+        TRAILGUARD_WRITE_BUDGET="100",  # every repair path on the same key and bucket within minutes
         TRAILGUARD_ACCOUNTS="",
         TRAILGUARD_REGIONS="",
     )
@@ -131,6 +132,7 @@ def exercise(stack: Stack, recorder: Recorder) -> None:
     send(stack, recorder, "trail/stop_logging.json")  # redelivered: answered from the idempotency table
     org.create_trail(CENTRAL, "audit-trail", key=None, logging=False)  # the central account's own trail
     send(stack, recorder, "trail/create_trail_no_key.json", account=CENTRAL)
+    send(stack, recorder, "trail/stop_logging.json", account=CENTRAL)  # and the central account's coverage
     org.create_trail(MEMBER_B, "audit-trail", OTHER)
     org.create_trail(MANAGEMENT, "org-trail", organization=True)
     kms = org.client("kms", CENTRAL)

@@ -24,7 +24,7 @@ def drifted(stack: Stack) -> dict[str, str]:
         "compliant": org.create_trail(MEMBER_B, "audit-trail", OTHER),
         "exempt": org.create_trail(MEMBER_A, "lab-trail", key=None),
     }
-    stack.configure(TRAILGUARD_EXEMPT_TRAILS=f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/lab-*;reason=a lab")
+    stack.configure(TRAILGUARD_EXEMPT_TRAILS=LAB)
     org.client("kms", CENTRAL).disable_key_rotation(KeyId=org.key_id)
     org.client("s3", CENTRAL).put_bucket_encryption(
         Bucket=org.bucket,
@@ -33,6 +33,9 @@ def drifted(stack: Stack) -> dict[str, str]:
         },
     )
     return arns
+
+
+LAB = f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/lab-*;reason=a lab"
 
 
 def by_type(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -89,7 +92,7 @@ def test_a_second_sweep_changes_nothing_and_says_nothing(
 
 
 def test_sweep_in_report_mode_writes_nothing(stack: Stack, drifted: dict[str, str], api_calls: ApiCalls) -> None:
-    stack.configure(TRAILGUARD_MODE="report")
+    stack.configure(TRAILGUARD_MODE="report", TRAILGUARD_EXEMPT_TRAILS=LAB)
     api_calls.reset()
 
     stack.invoke("SweepFunction", SCHEDULED)

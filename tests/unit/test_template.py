@@ -303,6 +303,7 @@ def test_trail_function_permissions() -> None:
         assert granted.pop(f"cloudtrail:{action}") == [own_trails]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("cloudtrail:DescribeTrails") == ["*"]  # the account's coverage after StopLogging
+    assert granted.pop("ec2:DescribeRegions") == ["*"]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
@@ -644,6 +645,12 @@ def test_member_remediation_role_can_read_and_repair_trails_and_read_the_organiz
         "cloudtrail:StartLogging": own_trails,
         "cloudtrail:ListTrails": "*",
         "cloudtrail:DescribeTrails": "*",
+        "events:DescribeRule": {
+            "Fn::Sub": "arn:${AWS::Partition}:events:*:${AWS::AccountId}:rule/${ForwarderRoleName}"
+        },
+        "events:ListTargetsByRule": {
+            "Fn::Sub": "arn:${AWS::Partition}:events:*:${AWS::AccountId}:rule/${ForwarderRoleName}"
+        },
         "organizations:ListAccounts": "*",
         "organizations:DescribeOrganization": "*",
         "organizations:ListAWSServiceAccessForOrganization": "*",

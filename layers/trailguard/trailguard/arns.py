@@ -15,6 +15,8 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+RULE_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
+BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\.\-_A-Za-z0-9/]{1,256}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 PROBE_TRAIL = "trailguard-probe"  # the trail name TrailGuard asks a policy about when no real trail is known

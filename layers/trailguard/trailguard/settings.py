@@ -18,10 +18,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from trailguard.arns import (
     ACCOUNT_ID,
     BUCKET_NAME,
+    BUS_ARN,
     ORG_ID,
     REGION,
     ROLE_ARN,
     ROLE_NAME,
+    RULE_NAME,
     TABLE_NAME,
     TOPIC_ARN,
     KeyArn,
@@ -179,6 +181,15 @@ class Settings(BaseModel):
     write_budget: Annotated[int, Optional, _whole(1)] = Field(3, alias="TRAILGUARD_WRITE_BUDGET")
     state_table: Annotated[str | None, Optional, _matching(TABLE_NAME, "a DynamoDB table name")] = Field(
         None, alias="TRAILGUARD_STATE_TABLE"
+    )
+    forwarder_rule: Annotated[str, Optional, _matching(RULE_NAME, "an EventBridge rule name")] = Field(
+        "TrailGuardEventForwarder", alias="TRAILGUARD_FORWARDER_RULE"
+    )
+    central_forward_rule: Annotated[str | None, Optional, _matching(RULE_NAME, "an EventBridge rule name")] = Field(
+        None, alias="TRAILGUARD_CENTRAL_FORWARD_RULE"
+    )
+    central_bus_arn: Annotated[str | None, Optional, _matching(BUS_ARN, "an EventBridge event bus ARN")] = Field(
+        None, alias="TRAILGUARD_CENTRAL_BUS_ARN"
     )
     security_hub: Annotated[bool, Optional, _choice("true", "false")] = Field(False, alias="TRAILGUARD_SECURITY_HUB")
     chat_format: Annotated[bool, Optional, _choice("true", "false")] = Field(False, alias="TRAILGUARD_CHAT_FORMAT")

@@ -66,7 +66,7 @@ def sweep(deps: Deps) -> dict[str, Any]:
             target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
             run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps))
         if account in found.accounts and account not in found.unread:
-            coverage = AccountTarget(account, tuple(owned.get(account, ())), organization)
+            coverage = AccountTarget(account, tuple(owned.get(account, ())), organization, forwarding=True)
             run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps))
         deps.sessions.release(account)
     summary: dict[str, Any] = {

@@ -31,6 +31,9 @@ CASES: dict[str, list[Coverage]] = {
         Coverage(MEMBER, REGIONS, (), (STOPPED_ORG_TRAIL,), management=False),
         Coverage("111111111111", REGIONS, (), (), management=True),
     ],
+    "account.forwarding": [
+        Coverage(MEMBER, REGIONS, (GOOD_TRAIL,), (), management=False, forwarding={"us-east-1": "rule X is missing"}),
+    ],
 }
 
 
@@ -52,9 +55,14 @@ def test_a_recorded_account_has_no_violation(coverage: Coverage) -> None:
     assert checks(coverage) == []
 
 
-@pytest.mark.parametrize("coverage", CASES["account.coverage"])
-def test_an_unrecorded_account_is_one_violation(coverage: Coverage) -> None:
-    assert checks(coverage) == ["account.coverage"]
+@pytest.mark.parametrize(("expected", "coverage"), [(name, c) for name, cases in CASES.items() for c in cases])
+def test_each_gap_is_one_violation(expected: str, coverage: Coverage) -> None:
+    assert checks(coverage) == [expected]
+
+
+def test_forwarding_not_verified_or_intact_is_no_violation() -> None:
+    assert checks(Coverage(MEMBER, REGIONS, (GOOD_TRAIL,), (), management=False, forwarding={})) == []
+    assert checks(Coverage(MEMBER, REGIONS, (GOOD_TRAIL,), (), management=False, forwarding=None)) == []
 
 
 def test_a_missing_or_stopped_organization_trail_is_critical_a_bare_account_high() -> None:

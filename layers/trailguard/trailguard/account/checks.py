@@ -20,7 +20,8 @@ from trailguard.vocabulary import Repair, ResourceType, Severity
     fix="Create (or start) a multi-region trail for the account, or the organization trail in the management "
     "account; not automatic because creating a trail chooses where logs go and what they cost",
     compliance=(f"{CIS} 3.1", f"{CIS_PREVIOUS} 3.1", f"{SECURITY_HUB} CloudTrail.1"),
-    reads=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"),
+    # The trails come from DescribeTrails after an event, from the sweep's inventory otherwise.
+    reads=("cloudtrail:GetTrailStatus",),
 )
 def coverage(facts: Coverage, context: Context) -> Violation | None:
     if facts.recorded_by() or facts.problems:
@@ -44,4 +45,30 @@ def coverage(facts: Coverage, context: Context) -> Violation | None:
         },
         {"recorded_by": "a logging multi-region trail in every region"},
         Severity.CRITICAL if organization_broken else None,
+    )
+
+
+@register(
+    "account.forwarding",
+    ResourceType.ACCOUNT,
+    Severity.HIGH,
+    title="The account's events reach TrailGuard: in every region its forwarding rule exists, is enabled and "
+    "targets the central bus",
+    repair=Repair.NEVER,
+    action=None,
+    fix="Redeploy the member stack (templates/member.yaml) in the account and regions named, or re-enable its "
+    "forwarding rule; until then only the sweep sees that account's changes",
+    reads=("events:DescribeRule", "events:ListTargetsByRule"),
+)
+def forwarding(facts: Coverage, context: Context) -> Violation | None:
+    if not facts.forwarding:
+        return None  # every region forwards, or not verified (outside the sweep)
+    regions = sorted(facts.forwarding)
+    return Violation(
+        "account.forwarding",
+        f"Events of account {facts.account} do not reach TrailGuard from {len(regions)} region(s): "
+        + "; ".join(f"{region}: {facts.forwarding[region]}" for region in regions)
+        + ".",
+        {"regions": dict(sorted(facts.forwarding.items()))},
+        {"regions": {}},
     )

@@ -31,6 +31,7 @@ class Coverage:
     organization: tuple[Trail, ...]  # the organization's trails (owned by the management account), status read
     management: bool  # the account is the organization's management account
     problems: tuple[str, ...] = ()
+    forwarding: dict[str, str] | None = None  # region -> why its events do not reach TrailGuard; None: not read
 
     def recorded_by(self) -> list[Trail]:
         """The logging multi-region trails that record the account in every region."""
@@ -89,7 +90,12 @@ def organization_trails(deps: Deps, known: Iterable[Trail] | None = None) -> tup
 
 
 def read_coverage(
-    deps: Deps, account: str, own: Iterable[Trail] | None = None, organization: tuple[Trail, ...] | None = None
+    deps: Deps,
+    account: str,
+    own: Iterable[Trail] | None = None,
+    organization: tuple[Trail, ...] | None = None,
+    *,
+    forwarding: bool = False,
 ) -> Coverage:
     """The account's coverage: its own multi-region trails (from `own`, or read) and the organization's."""
     problems: list[str] = []
@@ -103,4 +109,36 @@ def read_coverage(
         mine = ()
     org = organization if organization is not None else organization_trails(deps)
     management = account == deps.settings.management_account_id
-    return Coverage(account, tuple(regions(deps)), mine, org, management, tuple(problems))
+    names = tuple(regions(deps))
+    broken = read_forwarding(deps, account, names) if forwarding and deps.settings.central_bus_arn else None
+    return Coverage(account, names, mine, org, management, tuple(problems), broken)
+
+
+def read_forwarding(deps: Deps, account: str, names: Iterable[str]) -> dict[str, str]:
+    """In each region, is the account's forwarding rule there, enabled, and aimed at the central bus? Only the
+    regions where it is not, with why (DescribeRule and ListTargetsByRule)."""
+    settings = deps.settings
+    bus = settings.central_bus_arn
+    broken: dict[str, str] = {}
+    for region in names:
+        local = account == settings.central_key.account and region == settings.central_key.region
+        rule = settings.central_forward_rule if local and settings.central_forward_rule else settings.forwarder_rule
+        client = deps.sessions.client("events", account, region)
+        try:
+            described = client.describe_rule(Name=rule, EventBusName="default")
+            if described.get("State") != "ENABLED":
+                broken[region] = f"rule {rule} is {described.get('State')}"
+                continue
+            targets = [t.get("Arn") for t in client.list_targets_by_rule(Rule=rule, EventBusName="default")["Targets"]]
+            if bus not in targets:
+                broken[region] = (
+                    f"rule {rule} does not target the central bus (targets: {', '.join(map(str, targets)) or 'none'})"
+                )
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            code = error.response.get("Error", {}).get("Code")
+            broken[region] = (
+                f"rule {rule} is missing" if code == "ResourceNotFoundException" else f"rule {rule} unreadable ({code})"
+            )
+    return broken

@@ -25,6 +25,7 @@ class AccountTarget:
     account: str
     own: tuple[Trail, ...] | None = None  # the account's trails, already read (the sweep's inventory)
     organization: tuple[Trail, ...] | None = None  # the organization trails with their status, already read
+    forwarding: bool = False  # also verify the account's forwarding rules (the sweep)
 
 
 class AccountGuard:
@@ -38,7 +39,7 @@ class AccountGuard:
         return AccountTarget(named_trail(event).account)
 
     def read(self, target: AccountTarget, deps: Deps) -> Coverage:
-        return read_coverage(deps, target.account, target.own, target.organization)
+        return read_coverage(deps, target.account, target.own, target.organization, forwarding=target.forwarding)
 
     def resource(self, coverage: Coverage, deps: Deps) -> Resource:
         return account_resource(deps, coverage.account)

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from trailguard.advice import explain
 from trailguard.catalogue import check
 from trailguard.context import Context
+from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Violation
 from trailguard.observability import logger
@@ -50,7 +51,16 @@ class TrailGuard:
 
     def target(self, event: ApiCallEvent, deps: Deps) -> TrailTarget:
         name = event.record.eventName
-        return TrailTarget(named_trail(event), self.events[name], name == "DeleteTrail", event_name=name)
+        ref = named_trail(event)
+        settings = deps.settings
+        # A trail is changed by its own account (an organization trail by the management account, whose ARN
+        # it carries everywhere): an event naming another account's trail is not about a trail TrailGuard may
+        # follow, nor is one naming an account outside the organization.
+        if ref.account not in (event.account_id, settings.management_account_id):
+            raise EventParseError(f"the event in {event.account_id} names a trail of account {ref.account}")
+        if settings.accounts is not None and ref.account not in settings.accounts:
+            raise EventParseError(f"account {ref.account} is not in the organization (TRAILGUARD_ACCOUNTS)")
+        return TrailTarget(ref, self.events[name], name == "DeleteTrail", event_name=name)
 
     def read(self, target: TrailTarget, deps: Deps) -> Trail:
         adapter = TrailAdapter(deps.sessions)
