@@ -333,7 +333,8 @@ def test_merge_key_policy_never_widens(policy: dict[str, Any]) -> None:
 def test_merge_bucket_policy_never_widens(policy: dict[str, Any]) -> None:
     before = parse_policy(policy)
     try:
-        result = merge_bucket_policy(before, BUCKET, [MEMBER], MGMT, ORG_ID)
+        # The merge serves the trails it is told of (a Deny may name one trail): the organization trail here.
+        result = merge_bucket_policy(before, BUCKET, [MEMBER], MGMT, ORG_ID, trails=[ORG_TRAIL])
     except PolicyRepairError:
         return
     after = parse_policy(result.policy)
