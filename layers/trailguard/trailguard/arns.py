@@ -6,23 +6,24 @@ import re
 from dataclasses import dataclass
 
 from trailguard.policy import ids
+from trailguard.policy.admission import PROBE_TRAIL_NAME
 from trailguard.policy.errors import PolicyInputError
 from trailguard.policy.ids import TrailArn
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
-ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-RULE_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
-BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\.\-_A-Za-z0-9/]{1,256}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-PROBE_TRAIL = "trailguard-probe"  # the trail name TrailGuard asks a policy about when no real trail is known
-_KEY_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<key_id>(mrk-)?[0-9a-fA-F-]{32,36})$"
-)
+# Identifier patterns, matched whole (`fullmatch`). Account, organization, bucket and partition patterns are the
+# policy package's own (trailguard.policy.ids), so that the analyzer and the settings agree.
+ACCOUNT_ID = ids.ACCOUNT_ID
+ORG_ID = ids.ORG_ID
+BUCKET_NAME = ids.BUCKET_NAME
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
+BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\.\-_A-Za-z0-9/]{1,256}")
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_KEY_ID = re.compile(r"(mrk-)?[0-9a-fA-F-]{32,36}")
+PROBE_TRAIL = PROBE_TRAIL_NAME  # the trail name TrailGuard asks a policy about when no real trail is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +40,15 @@ class KeyArn:
 
 
 def parse_key_arn(value: str) -> KeyArn | None:
-    match = _KEY_ARN.match(value)
-    if match is None:
+    """A full KMS key ARN (the policy package's parser), with a key id as KMS writes it; None otherwise."""
+    try:
+        arn = ids.parse_key_arn(value)
+    except PolicyInputError:
         return None
-    return KeyArn(value, match["partition"], match["region"], match["account"], match["key_id"])
+    key_id = arn.resource.removeprefix("key/")
+    if _KEY_ID.fullmatch(key_id) is None:
+        return None
+    return KeyArn(value, arn.partition, arn.region, arn.account, key_id)
 
 
 def parse_trail_arn(value: str) -> TrailArn | None:

@@ -44,7 +44,7 @@ def _blank_is_unset(value: Any) -> Any:
 
 def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str | None) -> str | None:
-        if value is not None and not pattern.match(value):
+        if value is not None and not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not {what}")
         return value
 
@@ -57,7 +57,7 @@ def _listing(pattern: re.Pattern[str], what: str) -> BeforeValidator:
             return value
         items = tuple(dict.fromkeys(item.strip() for item in str(value).split(",") if item.strip()))
         for item in items:
-            if not pattern.match(item):
+            if not pattern.fullmatch(item):
                 raise ValueError(f"{item!r} is not {what}")
         return items or None
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from trailguard.policy.errors import PolicyInputError
 
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PARTITION = re.compile(r"aws(-[a-z]+)*")
+# The one set of identifier patterns of the project (match them whole: `fullmatch`).
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")
+BUCKET_NAME = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+PARTITION = re.compile(r"aws(-[a-z]+)*")
+_ACCOUNT_ID, _ORG_ID, _BUCKET, _PARTITION = ACCOUNT_ID, ORG_ID, BUCKET_NAME, PARTITION
 _TRAIL_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):cloudtrail:([a-z0-9-]+):([0-9]{12}):trail/([A-Za-z0-9._-]{1,128})")
 _KEY_ARN = re.compile(r"arn:(aws(?:-[a-z]+)*):kms:([a-z0-9-]+):([0-9]{12}):key/[A-Za-z0-9-]+")
 _IAM_PRINCIPAL_ARN = re.compile(
