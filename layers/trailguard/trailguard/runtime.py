@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from trailguard.errors import EventParseError
-from trailguard.events import ApiCallEvent, parse_api_call
+from trailguard.events import EVENT_KEY_JMESPATH, ApiCallEvent, parse_api_call
 from trailguard.guard import Deps, Outcome
 from trailguard.observability import count, logger, metrics
 from trailguard.publisher import SnsPublisher
@@ -27,11 +27,8 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
     try:
         parsed = parse_api_call(event)
     except EventParseError as error:
-        logger.error(
-            "event dropped: cannot be parsed",
-            reason=str(error),
-            event_id=event.get("id") if isinstance(event, dict) else None,
-        )
+        # One line; the logger caps and escapes what comes from the event. Retrying cannot help: return.
+        logger.error("event dropped: cannot be parsed", reason=str(error), **_ids(event))
         count("dropped")
         return {"result": "dropped", "reason": str(error)}
     logger.append_keys(
@@ -66,7 +63,9 @@ def run(event: Any, context: Any, guard: Guard, *, sessions: SessionFactory | No
 def _idempotent(
     process: Callable[[dict[str, Any]], dict[str, Any]], table: str, context: Any
 ) -> Callable[..., dict[str, Any]]:
-    """Same event id twice -> handled once (Powertools Idempotency on DynamoDB, key = the event's id)."""
+    """The same CloudTrail event twice -> handled once (Powertools Idempotency on DynamoDB). The key is the
+    CloudTrail eventID, else the envelope id (EVENT_KEY_JMESPATH, the rule of ApiCallEvent.event_key): the
+    same call redelivered in a new envelope is the same event. Parsing has refused events with neither."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -74,7 +73,7 @@ def _idempotent(
     )
 
     config = IdempotencyConfig(
-        event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600
+        event_key_jmespath=EVENT_KEY_JMESPATH, raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600
     )
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
@@ -83,6 +82,17 @@ def _idempotent(
         data_keyword_argument="event", config=config, persistence_store=persistence
     )(process)
     return wrapped
+
+
+def _ids(event: Any) -> dict[str, Any]:
+    """The ids of an event that could not be parsed, whatever their type, for its one log line."""
+    if not isinstance(event, dict):
+        return {}
+    detail = event.get("detail")
+    return {
+        "event_id": event.get("id"),
+        "cloudtrail_event_id": detail.get("eventID") if isinstance(detail, dict) else None,
+    }
 
 
 def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]]) -> dict[str, Any]:
