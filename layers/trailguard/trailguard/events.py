@@ -442,7 +442,8 @@ def _reason(error: BaseException) -> str:
     if isinstance(cause, ValidationError):
         first = cause.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{where + ': ' if where else ''}{first.get('msg')}" + (
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return f"{where + ': ' if where else ''}{message}" + (
             f" ({cause.error_count()} problems)" if cause.error_count() > 1 else ""
         )
     return str(cause) or type(cause).__name__
