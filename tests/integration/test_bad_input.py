@@ -35,18 +35,14 @@ from harness.org import EVENTS, MEMBER_A, PLACEHOLDER_KEY_ID, SimulatedOrg
 from harness.routing import lambda_context, load_handler
 from harness.stack import InProcessStack as Stack
 from harness.template import functions, load_template
-from trailguard.bucket_guard import handle_bucket_event
+from tests.integration import without_aws
 from trailguard.events import MAX_EVENT_CHARS, MAX_NESTING, region_partition
-from trailguard.key_guard import handle_key_event
 from trailguard.observability import logger, metrics
-from trailguard.runtime import run
-from trailguard.trail_guard import handle_trail_event
 
 FUZZ_DECISIONS = 10_000
-FUZZ_END_TO_END = 300
+FUZZ_END_TO_END = 500
 
 FUNCTION_OF_FOLDER = {"trail": "TrailGuardFunction", "key": "KeyGuardFunction", "bucket": "BucketGuardFunction"}
-GUARD_OF_FOLDER = {"trail": handle_trail_event, "key": handle_key_event, "bucket": handle_bucket_event}
 SAMPLES = sorted(
     str(path.relative_to(EVENTS))
     for folder in FUNCTION_OF_FOLDER
@@ -458,28 +454,6 @@ FUZZ_SETTINGS = {
 # ------------------------------------------------------------------------------------------------------
 
 
-class AwsRefused(Exception):
-    """The event needed AWS: it got past parsing and screening."""
-
-
-class RefusingClient:
-    def __init__(self, service: str) -> None:
-        self._service = service
-
-    def __getattr__(self, operation: str) -> Any:
-        raise AwsRefused(f"{self._service}.{operation}")
-
-
-class RefusingSessions:
-    """Sessions that hand out clients which refuse every call."""
-
-    def client(self, service: str, account: str, region: str) -> RefusingClient:
-        return RefusingClient(service)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AwsRefused(f"sessions.{name}")
-
-
 @pytest.fixture
 def configured(monkeypatch: pytest.MonkeyPatch) -> None:
     """The functions' environment as template.yaml sets it, for a central key the samples name."""
@@ -507,15 +481,7 @@ def quiet_logger() -> Iterator[None]:
 
 
 def decide(case: Case) -> str:
-    """The outcome of one event through runtime.run and its guard: 'evaluated' when it needed AWS."""
-    guard = GUARD_OF_FOLDER[folder(case.sample)]
-    try:
-        result = run(case.event, None, guard, sessions=RefusingSessions())  # type: ignore[arg-type]
-    except AwsRefused:
-        return "evaluated"
-    finally:
-        metrics.clear_metrics()
-    return str(result["result"])
+    return without_aws.decide(case.event, FUNCTION_OF_FOLDER[folder(case.sample)])
 
 
 @pytest.mark.usefixtures("configured", "quiet_logger")

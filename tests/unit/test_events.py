@@ -126,14 +126,28 @@ def test_error_code_present_with_any_value_is_a_failed_call(code: Any) -> None:
     parsed = parse_api_call(event)
 
     assert parsed.failed
-    assert parsed.record.errorCode is None or len(parsed.record.errorCode) <= 128
+    assert parsed.record.errorCode
+    assert len(parsed.record.errorCode) <= 128
 
 
 def test_error_message_without_error_code_is_not_a_failed_call() -> None:
     event = load("trail/stop_logging.json")
     event["detail"]["errorMessage"] = "looks bad"
 
-    assert not parse_api_call(event).failed
+    parsed = parse_api_call(event)
+
+    assert not parsed.failed
+    assert parsed.record.errorCode is None
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"), [("", '""'), (None, "null"), (["x"], "<list>"), ("AccessDenied", "AccessDenied")]
+)
+def test_a_present_error_code_is_shown_as_text(code: Any, shown: str) -> None:
+    event = load("trail/stop_logging.json")
+    event["detail"]["errorCode"] = code
+
+    assert parse_api_call(event).record.errorCode == shown
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -312,9 +312,12 @@ def _event_id(value: Any) -> str | None:
     return value
 
 
-def _error_code(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return escaped(value[:MAX_ERROR_CODE_CHARS]) if value else value
+def _error_code(value: Any) -> str:
+    """A present errorCode as text for reasons and logs: "" and null are written out, other types named."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return escaped(value[:MAX_ERROR_CODE_CHARS]) if value else '""'
     return f"<{type(value).__name__}>"
 
 
@@ -332,7 +335,7 @@ class CloudTrailRecord(BaseModel):
     userIdentity: Annotated[UserIdentity, BeforeValidator(_user_identity)] = Field(default_factory=UserIdentity)
     requestParameters: dict[str, Any] | None = None
     responseElements: dict[str, Any] | None = None
-    # Present, with any value ("" and null included), means the call failed: see `failed`.
+    # Present, with any value ("" and null included), means the call failed: None only when absent.
     errorCode: Annotated[str | None, BeforeValidator(_error_code)] = None
     errorMessage: Descriptive = None
     readOnly: DescriptiveFlag = None
