@@ -17,6 +17,7 @@ An event is judged by the resource it names, never by who made the call:
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from botocore.loaders import create_loader
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -72,8 +74,6 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 @functools.cache
 def _region_partitions() -> Mapping[str, str]:
-    from botocore.loaders import create_loader
-
     data = create_loader().load_data("partitions")
     regions: dict[str, str] = {}
     for partition in data["partitions"]:
@@ -110,6 +110,9 @@ def bounds_problem(event: Any) -> str | None:
         elif isinstance(value, dict | list):
             if depth > MAX_NESTING:
                 return f"objects and arrays are nested deeper than {MAX_NESTING} levels"
+            size += 2 + len(value)  # brackets and separators, counted before the items are looked at
+            if size > MAX_EVENT_CHARS:
+                break
             if isinstance(value, dict):
                 for key in value:
                     if not isinstance(key, str):
@@ -118,12 +121,11 @@ def bounds_problem(event: Any) -> str | None:
                 pending.extend((item, depth + 1) for item in value.values())
             else:
                 pending.extend((item, depth + 1) for item in value)
-            size += 2
         else:
             return f"a value is a {type(value).__name__}, which JSON cannot carry"
         if size > MAX_EVENT_CHARS:
-            return f"the event is larger than {MAX_EVENT_CHARS} characters"
-    return None
+            break
+    return f"the event is larger than {MAX_EVENT_CHARS} characters" if size > MAX_EVENT_CHARS else None
 
 
 def json_nesting(text: str, limit: int = MAX_NESTING) -> int:
@@ -140,8 +142,6 @@ def json_nesting(text: str, limit: int = MAX_NESTING) -> int:
 
 def load_json_object(text: str) -> dict[str, Any] | None:
     """A JSON object sent as a string; None for an empty string. The nesting is bounded before parsing."""
-    import json
-
     if not text.strip():
         return None
     if len(text) > MAX_EVENT_CHARS:
