@@ -90,6 +90,7 @@ class SimulatedOrg:
         events = self.client("events", account, region)
         events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["aws.cloudtrail"]}), State="ENABLED")
         events.put_targets(Rule=rule, Targets=[{"Id": "central-bus", "Arn": self.bus_arn}])
+
     management: str = MANAGEMENT
     central: str = CENTRAL
     members: tuple[str, ...] = (MEMBER_A, MEMBER_B)

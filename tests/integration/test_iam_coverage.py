@@ -98,7 +98,8 @@ def send(stack: Stack, recorder: Recorder, sample: str, *, account: str | None =
     event = stack.org.event(sample)
     if account is not None:
         event = json.loads(json.dumps(event).replace(MEMBER_A, account))
-        event["id"] = f"{event['id'][:-12]}{account}"  # another event, not a redelivery
+        event["id"] = f"{event['id'][:-12]}{account}"  # another event, not a redelivery:
+        event["detail"]["eventID"] = f"{event['detail']['eventID'][:-12]}{account}"  # (the idempotency key)
     (target,) = stack.targets(event)
     recorder.function = target.logical_id
     try:

@@ -137,8 +137,17 @@ class TableLedger:
     """The ledger in a DynamoDB table (partition key `pk`, sort key `sk`, both strings; TTL on `expires`)."""
 
     def __init__(self, client: Any, table: str) -> None:
-        self._client = client
+        """`client`: a DynamoDB client, or a function that makes one when the ledger is first used."""
+        self._make = client if callable(client) and not hasattr(client, "query") else None
+        self._made = None if self._make is not None else client
         self._table = table
+
+    @property
+    def _client(self) -> Any:
+        if self._made is None:
+            assert self._make is not None
+            self._made = self._make()
+        return self._made
 
     def load(self, arn: str) -> Record:
         record = Record()

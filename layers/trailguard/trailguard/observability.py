@@ -9,6 +9,8 @@ from typing import Any, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from trailguard.logline import keep_message, log_line
+
 Traced = TypeVar("Traced", bound=Callable[..., Any])
 TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
 PATCHED = ("botocore",)  # the libraries X-Ray traces: every AWS call goes through botocore
@@ -53,7 +55,8 @@ class LambdaTracer:
         return self.tracer.capture_method(method)
 
 
-logger = Logger(service="trailguard")
+# Every line goes through log_line: values capped and escaped once, here, for every call site.
+logger = Logger(service="trailguard", json_serializer=log_line, json_deserializer=keep_message)
 tracer = LambdaTracer(service="trailguard")
 metrics = Metrics(namespace="TrailGuard", service="trailguard")
 

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from trailguard.errors import EventParseError
-from trailguard.events import parse_api_call
+from trailguard.events import EVENT_KEY_JMESPATH, parse_api_call
 from trailguard.ledger import Ledger, NoLedger, TableLedger
 from trailguard.observability import count, logger, metrics
 from trailguard.pipeline import handle_event
@@ -36,7 +36,8 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
     ledger: Ledger = NoLedger()
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key
-        ledger = TableLedger(sessions.client("dynamodb", sessions.own_account, key.region), settings.state_table)
+        factory = sessions
+        ledger = TableLedger(lambda: factory.client("dynamodb", factory.own_account, key.region), settings.state_table)
     hub = None
     if settings.security_hub:
         key, own = settings.central_key, sessions.own_account
@@ -62,11 +63,8 @@ def run(
     try:
         parsed = parse_api_call(event)
     except EventParseError as error:
-        logger.error(
-            "event dropped: cannot be parsed",
-            reason=str(error),
-            event_id=event.get("id") if isinstance(event, dict) else None,
-        )
+        # One line; the logger caps and escapes what comes from the event. Retrying cannot help: return.
+        logger.error("event dropped: cannot be parsed", reason=str(error), **_ids(event))
         count(Result.DROPPED)
         return {"result": Result.DROPPED.value, "reason": str(error)}
     logger.append_keys(
@@ -105,7 +103,9 @@ def run(
 def _idempotent(
     process: Callable[[dict[str, Any]], dict[str, Any]], table: str, context: Any
 ) -> Callable[..., dict[str, Any]]:
-    """Same event id twice -> handled once (Powertools Idempotency on DynamoDB, key = the event's id)."""
+    """The same CloudTrail event twice -> handled once (Powertools Idempotency on DynamoDB). The key is the
+    CloudTrail eventID, else the envelope id (EVENT_KEY_JMESPATH, the rule of ApiCallEvent.event_key): the
+    same call redelivered in a new envelope is the same event. Parsing has refused events with neither."""
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -113,7 +113,7 @@ def _idempotent(
     )
 
     config = IdempotencyConfig(
-        event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600
+        event_key_jmespath=EVENT_KEY_JMESPATH, raise_on_no_idempotency_key=True, expires_after_seconds=24 * 3600
     )
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
@@ -122,6 +122,17 @@ def _idempotent(
         data_keyword_argument="event", config=config, persistence_store=persistence
     )(process)
     return wrapped
+
+
+def _ids(event: Any) -> dict[str, Any]:
+    """The ids of an event that could not be parsed, whatever their type, for its one log line."""
+    if not isinstance(event, dict):
+        return {}
+    detail = event.get("detail")
+    return {
+        "event_id": event.get("id"),
+        "cloudtrail_event_id": detail.get("eventID") if isinstance(detail, dict) else None,
+    }
 
 
 def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]], container: Warm) -> dict[str, Any]:
