@@ -76,3 +76,50 @@ def test_invalid_configuration_fails_fast_naming_the_variable(variable: str, val
 
     assert raised.value.variable == variable
     assert variable in str(raised.value)
+
+
+FUNCTION_ROLE = "arn:aws:iam::222222222222:role/trailguard/trailguard-TrailGuardFunctionRole-1A"
+
+
+def test_trailguard_s_own_roles_are_recognised_by_arn_or_name() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "TRAILGUARD_FUNCTION_ROLES": FUNCTION_ROLE,
+        }
+    )
+
+    assert settings.is_own_role("arn:aws:iam::333333333333:role/TrailGuardRemediation")
+    assert settings.is_own_role(None, "TrailGuardRemediation")
+    assert settings.is_own_role(FUNCTION_ROLE)
+    assert settings.is_own_role(None, "trailguard-TrailGuardFunctionRole-1A", "222222222222")
+    assert not settings.is_own_role(None, "trailguard-TrailGuardFunctionRole-1A", "333333333333")
+    assert not settings.is_own_role("arn:aws:iam::333333333333:role/Admin")
+    assert not settings.is_own_role(None)
+
+
+def test_exemptions_are_patterns_with_a_reason_and_an_expiry() -> None:
+    from datetime import date
+
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "TRAILGUARD_EXEMPT_TRAILS": "arn:aws:cloudtrail:*:333333333333:trail/lab-*;reason=a lab;expires=2027-01-31,"
+            "arn:aws:cloudtrail:eu-west-1:444444444444:trail/vendor",
+        }
+    )
+
+    lab = settings.exemption("arn:aws:cloudtrail:us-east-1:333333333333:trail/lab-1", date(2027, 1, 31))
+    assert lab is not None
+    assert lab.reason == "a lab"
+    assert settings.exemption("arn:aws:cloudtrail:us-east-1:333333333333:trail/lab-1", date(2027, 2, 1)) is None
+    assert settings.exemption("arn:aws:cloudtrail:eu-west-1:444444444444:trail/vendor", date(2030, 1, 1)) is not None
+    assert settings.exemption("arn:aws:cloudtrail:eu-west-1:444444444444:trail/vendor-2", date(2030, 1, 1)) is None
+
+
+@pytest.mark.parametrize("value", ["audit-trail", "arn:aws:cloudtrail:*:1:trail/x;color=red", "arn:aws:x;expires=soon"])
+def test_an_exemption_that_cannot_be_read_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({**BASE, "TRAILGUARD_EXEMPT_TRAILS": value})
+
+    assert raised.value.variable == "TRAILGUARD_EXEMPT_TRAILS"

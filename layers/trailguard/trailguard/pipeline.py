@@ -43,15 +43,16 @@ def screen(event: ApiCallEvent, guard: Guard[Any, Any]) -> Outcome | None:
 def own_change(event: ApiCallEvent, deps: Deps) -> Outcome | None:
     """An event TrailGuard's own repair produced (its remediation role, or a function's role): nothing to do and
     nothing more to say, since the repair was reported by the evaluation that made it."""
-    role = event.record.userIdentity.role_arn
-    if deps.settings.is_own_role(role):
+    identity = event.record.userIdentity
+    if deps.settings.is_own_role(identity.role_arn, identity.role_name, event.account_id):
+        role = identity.role_arn or identity.role_name
         return Outcome(Result.IGNORED, reason=f"the change was TrailGuard's own ({role})")
     return None
 
 
 def event_trigger(event: ApiCallEvent) -> Trigger:
     record = event.record
-    return Trigger(TriggerType.EVENT, record.eventID or event.id, record.eventName, record.userIdentity.actor)
+    return Trigger(TriggerType.EVENT, event.event_key, record.eventName, record.userIdentity.actor)
 
 
 def handle_event(event: ApiCallEvent, deps: Deps, guard: Guard[Any, Any]) -> Outcome:

@@ -68,7 +68,7 @@ def run(
         count(Result.DROPPED)
         return {"result": Result.DROPPED.value, "reason": str(error)}
     logger.append_keys(
-        event_id=parsed.id,
+        event_id=parsed.event_key,
         event_name=parsed.record.eventName,
         account=parsed.account_id,
         region=parsed.record.awsRegion,

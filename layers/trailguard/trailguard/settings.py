@@ -201,12 +201,16 @@ class Settings(BaseModel):
         """The security team's exemption that covers this trail today, if any."""
         return next((item for item in self.exempt_trails if item.matches(arn, today)), None)
 
-    def is_own_role(self, role_arn: str | None) -> bool:
-        """A role TrailGuard acts as: the remediation role in any account, or one of its functions' roles."""
-        if not role_arn:
+    def is_own_role(self, role_arn: str | None, role_name: str | None = None, account: str | None = None) -> bool:
+        """A role TrailGuard acts as: the remediation role in any account, or one of its functions' roles (by
+        ARN, or by name in the account of the functions)."""
+        name = role_name or (role_arn.rsplit("/", 1)[-1] if role_arn else None)
+        if name is None:
             return False
-        name = role_arn.rsplit("/", 1)[-1]
-        return name == self.remediation_role_name or role_arn in (self.own_roles or ())
+        if name == self.remediation_role_name or (role_arn is not None and role_arn in (self.own_roles or ())):
+            return True
+        own = {(arn.split(":")[4], arn.rsplit("/", 1)[-1]) for arn in self.own_roles or ()}
+        return account is not None and (account, name) in own
 
     @property
     def central_key_arn(self) -> str:
