@@ -463,3 +463,18 @@ def test_trailguard_s_own_change_causes_no_write_and_no_second_message(stack: St
     assert "TrailGuard's own" in results[0]["reason"]
     assert api_calls.writes() == []
     assert org.findings() == []
+
+
+def test_an_event_naming_a_trail_outside_the_organization_is_not_followed(stack: Stack, api_calls: ApiCalls) -> None:
+    # Given an event from a member whose trail ARN names an account that is not in the organization
+    event = stack.org.event("trail/stop_logging_by_arn.json")
+    text = json.dumps(event).replace(f"{MEMBER_A}:trail/", "999999999999:trail/")
+    api_calls.reset()
+
+    result = stack.send(json.loads(text))
+
+    assert result["result"] == "ignored"
+    assert "999999999999" in result["reason"]
+    assert api_calls.writes() == []
+    assert "AssumeRole" not in api_calls.calls
+    assert stack.org.findings() == []

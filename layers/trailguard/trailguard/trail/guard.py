@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 from trailguard.advice import explain
 from trailguard.catalogue import check
 from trailguard.context import Context
-from trailguard.errors import EventParseError
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Violation
 from trailguard.observability import logger
@@ -57,9 +56,9 @@ class TrailGuard:
         # it carries everywhere): an event naming another account's trail is not about a trail TrailGuard may
         # follow, nor is one naming an account outside the organization.
         if ref.account not in (event.account_id, settings.management_account_id):
-            raise EventParseError(f"the event in {event.account_id} names a trail of account {ref.account}")
+            raise Ignored(f"the event in {event.account_id} names a trail of account {ref.account}", ref.arn)
         if settings.accounts is not None and ref.account not in settings.accounts:
-            raise EventParseError(f"account {ref.account} is not in the organization (TRAILGUARD_ACCOUNTS)")
+            raise Ignored(f"account {ref.account} is outside the organization (TRAILGUARD_ACCOUNTS)", ref.arn)
         return TrailTarget(ref, self.events[name], name == "DeleteTrail", event_name=name)
 
     def read(self, target: TrailTarget, deps: Deps) -> Trail:
