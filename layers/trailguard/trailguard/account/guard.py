@@ -13,7 +13,8 @@ from trailguard.context import Context
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Resource, Violation
 from trailguard.resource import Attempts, Deps, Phase
-from trailguard.trail.facts import Trail, named_trail
+from trailguard.trail.facts import Trail
+from trailguard.trail.guard import followed_trail
 from trailguard.vocabulary import ResourceType
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class AccountGuard:
     phases: ClassVar[tuple[Phase, ...]] = (Phase(),)
 
     def target(self, event: ApiCallEvent, deps: Deps) -> AccountTarget:
-        return AccountTarget(named_trail(event).account)
+        return AccountTarget(followed_trail(event, deps).account)
 
     def read(self, target: AccountTarget, deps: Deps) -> Coverage:
         return read_coverage(deps, target.account, target.own, target.organization, forwarding=target.forwarding)

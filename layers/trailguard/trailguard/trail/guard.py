@@ -36,6 +36,19 @@ class TrailTarget:
     event_name: str | None = None
 
 
+def followed_trail(event: ApiCallEvent, deps: Deps) -> Resource:
+    """The trail an event names, when TrailGuard may follow it. A trail is changed by its own account (an
+    organization trail by the management account, whose ARN it carries everywhere): an event naming another
+    account's trail is not followed, nor one naming an account outside the organization."""
+    ref = named_trail(event)
+    settings = deps.settings
+    if ref.account not in (event.account_id, settings.management_account_id):
+        raise Ignored(f"the event in {event.account_id} names a trail of account {ref.account}", ref.arn)
+    if settings.accounts is not None and ref.account not in settings.accounts:
+        raise Ignored(f"account {ref.account} is outside the organization (TRAILGUARD_ACCOUNTS)", ref.arn)
+    return ref
+
+
 class TrailGuard:
     type: ClassVar[ResourceType] = ResourceType.TRAIL
     # What each event puts in doubt for the trail it names (reported if the trail cannot be read).
@@ -50,15 +63,7 @@ class TrailGuard:
 
     def target(self, event: ApiCallEvent, deps: Deps) -> TrailTarget:
         name = event.record.eventName
-        ref = named_trail(event)
-        settings = deps.settings
-        # A trail is changed by its own account (an organization trail by the management account, whose ARN
-        # it carries everywhere): an event naming another account's trail is not about a trail TrailGuard may
-        # follow, nor is one naming an account outside the organization.
-        if ref.account not in (event.account_id, settings.management_account_id):
-            raise Ignored(f"the event in {event.account_id} names a trail of account {ref.account}", ref.arn)
-        if settings.accounts is not None and ref.account not in settings.accounts:
-            raise Ignored(f"account {ref.account} is outside the organization (TRAILGUARD_ACCOUNTS)", ref.arn)
+        ref = followed_trail(event, deps)
         return TrailTarget(ref, self.events[name], name == "DeleteTrail", event_name=name)
 
     def read(self, target: TrailTarget, deps: Deps) -> Trail:
