@@ -492,3 +492,26 @@ def test_bucket_grant_to_a_member_is_not_external_when_the_organization_cannot_b
 
     assert result["result"] == "compliant"
     assert org.findings() == []
+
+
+def test_a_region_pinned_grant_does_not_make_the_key_guard_loop(stack: Stack, api_calls: ApiCalls) -> None:
+    # Given policy repair on, and a CloudTrail grant pinned to one region (arn:aws:cloudtrail:eu-west-1:<acct>:...)
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    org.create_trail(MEMBER_B, "audit-trail", OTHER)  # a trail in another region than the one pinned
+    pinned = key_policy(org)
+    for statement in pinned["Statement"]:
+        text = json.dumps(statement)
+        if "GenerateDataKey" in text and "cloudtrail.amazonaws.com" in text:
+            statement.update(json.loads(text.replace("arn:aws:cloudtrail:*:", "arn:aws:cloudtrail:eu-west-1:")))
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(pinned))
+    api_calls.reset()
+
+    # When its own PutKeyPolicy event (and the original) keep coming back
+    for _ in range(6):
+        stack.send("key/put_key_policy.json")
+
+    # Then the key policy is written at most once, and one message says what is wrong
+    assert api_calls.writes().count("PutKeyPolicy") <= 1
+    (message,) = [item["message"] for item in org.findings()]
+    assert finding(message, "key.cloudtrail-encrypt")["status"] in ("REMEDIATED", "REMEDIATION_FAILED")

@@ -43,6 +43,7 @@ def repair(state: BucketState, checks: set[str], context: Context, adapter: Buck
                 prefix=prefixes.pop() if len(prefixes) == 1 else None,
                 partition=settings.central_key.partition,
                 kms_key_arn=settings.central_key_arn,
+                trails=[policy.KnownTrail(t.arn, t.s3_prefix) for t in trails if t.s3_bucket == state.name],
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             attempts.refuse(rewritten, f"the repaired policy was not written: {error}")

@@ -67,6 +67,7 @@ def repair_policy(
             org_id=settings.org_id,
             trail_accounts=[account for account in trail_accounts if account != management],
             key_arn=settings.central_key_arn,
+            trails=[trail.arn for trail in (scope.trails if scope is not None else ())],
         )
     except (policy.PolicyRepairError, policy.PolicyParseError) as error:
         attempts.refuse(rewritten, f"the repaired policy was not written: {error}")
