@@ -1042,5 +1042,6 @@ def test_checkov_suppressions_are_the_reviewed_ones() -> None:
 
     functions_skips = [(f, check) for f in FUNCTION_IDS for check in ("CKV_AWS_117", "CKV_AWS_173")]
     queues = [("EventDeadLetterQueue", "CKV_AWS_27"), ("SweepDeadLetterQueue", "CKV_AWS_27")]
-    assert central == sorted([*functions_skips, *queues, ("IdempotencyTable", "CKV_AWS_119")])
+    tables = [("IdempotencyTable", "CKV_AWS_119"), ("StateTable", "CKV_AWS_119")]
+    assert central == sorted([*functions_skips, *queues, *tables])
     assert member == [("ForwardDeadLetterQueue", "CKV_AWS_27")]
