@@ -296,15 +296,19 @@ def key_policy(
         key_arn=key_arn,
         organization_wide=organization_wide,
     )
-    policy: dict[str, Any] = {
-        "Version": POLICY_VERSION,
-        "Id": "TrailGuardCentralKey",
-        "Statement": key_statements(spec),
-    }
+    policy = _document("TrailGuardCentralKey", key_statements(spec))
     require_key_policy_size(policy, spec)
-    problems = key_policy_problems(policy, spec)
+    return _checked(policy, key_policy_problems(policy, spec), "key policy")
+
+
+def _document(policy_id: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Id": policy_id, "Statement": statements}
+
+
+def _checked(policy: dict[str, Any], problems: list[str], what: str) -> dict[str, Any]:
+    """A built policy, once its own checks find nothing wrong with it."""
     if problems:
-        raise PolicyRepairError("the built key policy does not pass its own checks: " + join_problems(problems))
+        raise PolicyRepairError(f"the built {what} does not pass its own checks: " + join_problems(problems))
     return policy
 
 
@@ -573,16 +577,9 @@ def bucket_policy(
         partition=partition,
         organization_wide=organization_wide,
     )
-    policy: dict[str, Any] = {
-        "Version": POLICY_VERSION,
-        "Id": "TrailGuardLogBucket",
-        "Statement": bucket_statements(spec),
-    }
+    policy = _document("TrailGuardLogBucket", bucket_statements(spec))
     require_bucket_policy_size(policy, spec)
-    problems = bucket_policy_problems(policy, spec)
-    if problems:
-        raise PolicyRepairError("the built bucket policy does not pass its own checks: " + join_problems(problems))
-    return policy
+    return _checked(policy, bucket_policy_problems(policy, spec), "bucket policy")
 
 
 def require_bucket_policy_size(
