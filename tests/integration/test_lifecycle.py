@@ -126,9 +126,42 @@ def test_security_hub_holds_one_finding_per_open_finding_archived_once_resolved(
         "trailguard/trail.logging",
     ]
     assert {finding["RecordState"] for finding in active} == {"ACTIVE"}
-    assert active[0]["AwsAccountId"] == MEMBER_A
+    assert active[0]["AwsAccountId"] == CENTRAL  # imported to the central account's own product
+    assert active[0]["ProductFields"]["trailguard/account"] == MEMBER_A
     assert active[0]["Resources"][0]["Type"] == "AwsCloudTrailTrail"
     assert len(after) == 2  # updated in place, not duplicated
     assert after["trailguard/trail.logging"]["RecordState"] == "ARCHIVED"
     assert after["trailguard/trail.logging"]["Workflow"]["Status"] == "RESOLVED"
     assert after["trailguard/trail.log-file-validation"]["RecordState"] == "ACTIVE"
+
+
+def test_a_missing_forwarder_is_found_by_the_sweep_and_not_resolved_by_an_event(stack: Stack) -> None:
+    org = stack.org
+    covered_organization(stack)
+    events = org.client("events", MEMBER_A, OTHER)  # the forwarder of us-east-1 deleted: its events are lost
+    events.remove_targets(Rule="TrailGuardEventForwarder", Ids=["central-bus"])
+    events.delete_rule(Name="TrailGuardEventForwarder")
+
+    (message,) = sweep(stack)
+    assert message["resource"]["account"] == MEMBER_A
+    assert [(f["check"], f["status"]) for f in message["findings"]] == [("account.forwarding", "OPEN")]
+    assert "us-east-1: rule TrailGuardEventForwarder is missing" in message["findings"][0]["summary"]
+
+    # An event about the account evaluates its coverage, which cannot tell about forwarding: nothing resolved
+    org.client("cloudtrail", MEMBER_A).stop_logging(Name="audit-trail")
+    stack.send("trail/stop_logging.json")
+    assert all(item["message"]["resource"]["type"] == "trail" for item in org.findings())
+
+
+def test_an_exempt_trail_that_cannot_be_read_is_still_not_reported(stack: Stack) -> None:
+    from harness.faults import injecting
+
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stack.configure(TRAILGUARD_EXEMPT_TRAILS=f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/audit-*;reason=vendor")
+    with injecting() as faults:
+        faults.fail("GetTrail", "AccessDeniedException", "denied", 403)
+        result = stack.send("trail/create_trail_no_key.json")
+
+    assert result["result"] == "exempt"
+    assert org.findings() == []

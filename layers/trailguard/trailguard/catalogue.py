@@ -28,7 +28,18 @@ SECURITY_HUB = "AWS Security Hub"
 # The rooms whose `checks` modules register checks, in the order the catalogue lists them.
 ROOMS = ("account", "trail", "key", "bucket")
 
-CheckFunction = Callable[[Any, "Context"], "Violation | None"]
+
+class Undecided:
+    """What a check returns when its facts cannot tell (unread, unknown): neither a violation nor compliance, so
+    an open finding of that check is not resolved by it."""
+
+    def __repr__(self) -> str:
+        return "UNDECIDED"
+
+
+UNDECIDED = Undecided()
+
+CheckFunction = Callable[[Any, "Context"], "Violation | Undecided | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +116,24 @@ def checks_for(resource: ResourceType, phase: str | None = None) -> Iterator[Che
 
 def evaluate(resource: ResourceType, subject: Any, context: Context, phase: str | None = None) -> list[Violation]:
     """Run every registered check of `resource` (of one phase) on `subject`: the violations, in catalogue order."""
+    return decide(resource, subject, context, phase)[0]
+
+
+def decide(
+    resource: ResourceType, subject: Any, context: Context, phase: str | None = None
+) -> tuple[list[Violation], set[str]]:
+    """The violations, and the ids of the checks that could decide (found a violation, or found none)."""
     found: list[Violation] = []
+    decided: set[str] = set()
     for item in checks_for(resource, phase):
         assert item.function is not None
-        violation = item.function(subject, context)
-        if violation is not None:
-            found.append(violation)
-    return found
+        verdict = item.function(subject, context)
+        if isinstance(verdict, Undecided):
+            continue
+        decided.add(item.id)
+        if verdict is not None:
+            found.append(verdict)
+    return found, decided
 
 
 REPAIR_WORDS = {

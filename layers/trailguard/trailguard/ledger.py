@@ -205,6 +205,9 @@ class TableLedger:
                 batch = response.get("UnprocessedItems") or {}
                 if not batch:
                     break
+            if batch:
+                # The retry must not believe findings were kept that were not: fail, Lambda retries the event.
+                raise RuntimeError(f"the ledger kept {len(batch.get(self._table, []))} write(s) unprocessed")
 
 
 @dataclass(frozen=True, slots=True)

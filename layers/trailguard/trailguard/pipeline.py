@@ -77,14 +77,17 @@ def evaluate[T, S](
     except Ignored as ignored:
         return Outcome(Result.IGNORED, ignored.resource, ignored.reason)
     except Unreadable as unreadable:
+        exempt = _exempt(deps, unreadable.resource)
+        if exempt is not None:
+            return exempt
         record = deps.ledger.load(unreadable.resource.arn)
         doubted = {finding.check for finding in unreadable.findings}
-        return conclude(deps, unreadable.resource, trigger, unreadable.findings, record, doubted)
+        # A report owed for an earlier write stays owed: the next read that succeeds confirms and reports it.
+        return conclude(deps, unreadable.resource, trigger, unreadable.findings, record, doubted, owed=True)
     resource = guard.resource(subject, deps)
-    exemption = settings.exemption(resource.arn, deps.now().date())
-    if exemption is not None:
-        logger.info("resource exempt", resource_arn=resource.arn, reason=exemption.reason, pattern=exemption.pattern)
-        return Outcome(Result.EXEMPT, resource.arn, exemption.reason)
+    exempt = _exempt(deps, resource)
+    if exempt is not None:
+        return exempt
     record = deps.ledger.load(resource.arn)
     attempts = Attempts()
     violations: list[Violation] = []
@@ -105,14 +108,16 @@ def evaluate[T, S](
             attempts.retry = error
             logger.warning("organization scan failed after a repair", error=str(error), phase=phase.name)
             break
-        found = catalogue.evaluate(guard.type, subject, context, phase.name)
-        evaluated |= {item.id for item in catalogue.checks_for(guard.type, phase.name)}
+        found, decided = catalogue.decide(guard.type, subject, context, phase.name)
+        evaluated |= decided  # a check that could not decide resolves nothing
         violations += found
         contexts.append((phase, context))
         if phase.repair_first and found and settings.remediate:
             guard.repair(subject, {violation.check for violation in found}, context, deps, attempts)
-    if violations:
-        violations += guard.requests(subject, violations, deps)
+    if violations or record.known:
+        requested, decided = guard.requests(subject, violations, deps)
+        violations += requested
+        evaluated |= decided
     carried = _carried(record, violations, attempts)
     if carried and not violations and record.pending is not None:
         trigger = record.pending.trigger  # only an earlier change to report: as the event that caused it
@@ -122,7 +127,10 @@ def evaluate[T, S](
         logger.info("resource compliant", resource_type=guard.type.value, resource_arn=resource.arn)
         return Outcome(Result.COMPLIANT, resource.arn)
     if not settings.remediate:
-        return conclude(deps, resource, trigger, settle(violations, {}, attempts.failed, set()), record, evaluated)
+        repaired = {v.check: attempts.attempted[v.check] for v in carried}  # an earlier write, confirmed now
+        return conclude(
+            deps, resource, trigger, settle(violations, repaired, attempts.failed, set()), record, evaluated
+        )
     checks = {violation.check for violation in violations}
     for phase, context in contexts:
         if not phase.repair_first:
@@ -141,6 +149,15 @@ def evaluate[T, S](
     if attempts.retry is not None:
         raise attempts.retry
     return outcome
+
+
+def _exempt(deps: Deps, resource: Resource) -> Outcome | None:
+    """The security team's exemption of this resource, if any: never changed, never reported, even unreadable."""
+    exemption = deps.settings.exemption(resource.arn, deps.now().date())
+    if exemption is None:
+        return None
+    logger.info("resource exempt", resource_arn=resource.arn, reason=exemption.reason, pattern=exemption.pattern)
+    return Outcome(Result.EXEMPT, resource.arn, exemption.reason)
 
 
 def _carried(record: Record, violations: list[Violation], attempts: Attempts) -> list[Violation]:
@@ -201,15 +218,16 @@ def conclude(
     findings: list[Finding],
     record: Record,
     evaluated: set[str],
+    *,
+    owed: bool = False,
 ) -> Outcome:
     """The lifecycle decides what to publish (a change, or a reminder); then the ledger keeps what is open and
-    forgets the report it owed."""
+    forgets the report it owed (unless `owed`: the report of an earlier write is still to be confirmed)."""
     settings = deps.settings
     notice = lifecycle(findings, record, evaluated, trigger, deps.now(), settings.remind_hours)
     outcome = publish(deps, resource, notice.trigger, notice.findings) if notice.trigger else None
-    deps.ledger.commit(
-        resource.arn, notice.known, notice.forgotten, settled=record.pending is not None or bool(findings)
-    )
+    settled = not owed and (record.pending is not None or bool(findings))
+    deps.ledger.commit(resource.arn, notice.known, notice.forgotten, settled=settled)
     if outcome is not None:
         return outcome
     statuses = {finding.check: finding.status.value for finding in findings}

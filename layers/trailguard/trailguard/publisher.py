@@ -6,7 +6,7 @@ import json
 from typing import Protocol
 
 from trailguard.findings import Report, SweepSummary
-from trailguard.observability import logger
+from trailguard.observability import count, logger
 from trailguard.securityhub import SecurityHubMirror
 from trailguard.sessions import SessionFactory
 
@@ -48,7 +48,13 @@ class SnsPublisher:
         )
         message_id = str(response["MessageId"])
         if self._hub is not None:
-            self._hub.mirror(report, report.time)
+            try:
+                self._hub.mirror(report, report.time)
+            except Exception as error:  # noqa: BLE001 - the message went out: Security Hub must not repeat it
+                count("securityhub_failed")
+                logger.error(
+                    "findings not mirrored to Security Hub", error=str(error), resource_arn=report.resource.arn
+                )
         logger.info(
             "finding published",
             resource_arn=report.resource.arn,

@@ -145,8 +145,9 @@ class Guard[T, S](Protocol):
 
     def context(self, subject: S, deps: Deps, scope: Scope | None) -> Context: ...
 
-    def requests(self, subject: S, violations: list[Violation], deps: Deps) -> list[Violation]:
-        """What the resource's owner asks of TrailGuard, reported (a member's exemption request)."""
+    def requests(self, subject: S, violations: list[Violation], deps: Deps) -> tuple[list[Violation], set[str]]:
+        """What the resource's owner asks of TrailGuard, reported (a member's exemption request); and the ids of
+        the request checks that could decide."""
         ...
 
     def repair(self, subject: S, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:

@@ -33,7 +33,10 @@ def product_arn(partition: str, region: str, account: str) -> str:
 
 
 def asff(report: Report, finding: Finding, product: str, now: datetime) -> dict[str, Any]:
+    """One finding as ASFF. Findings imported to an account's own default product must carry that account's
+    id: the resource's account is in the resource ARN and in ProductFields."""
     resource = report.resource
+    importer = product.split(":")[4]
     closed = finding.status in CLOSED
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     requirements = list(finding.to_dict()["compliance"])
@@ -42,7 +45,7 @@ def asff(report: Report, finding: Finding, product: str, now: datetime) -> dict[
         "Id": f"{resource.arn}/{finding.check}",
         "ProductArn": product,
         "GeneratorId": f"trailguard/{finding.check}",
-        "AwsAccountId": resource.account,
+        "AwsAccountId": importer,
         "Types": ["Software and Configuration Checks/AWS Security Best Practices"],
         "CreatedAt": stamp,
         "UpdatedAt": stamp,
@@ -50,7 +53,11 @@ def asff(report: Report, finding: Finding, product: str, now: datetime) -> dict[
         "Title": f"TrailGuard {finding.check}: {finding.summary}"[:256],
         "Description": report.text()[:1024],
         "Remediation": {"Recommendation": {"Text": finding.to_dict()["remediation"]["error"] or _fix(finding)}},
-        "ProductFields": {"trailguard/check": finding.check, "trailguard/status": finding.status.value},
+        "ProductFields": {
+            "trailguard/check": finding.check,
+            "trailguard/status": finding.status.value,
+            "trailguard/account": resource.account,
+        },
         "Resources": [{"Type": TYPES[resource.type], "Id": resource.arn, "Region": resource.region}],
         "Compliance": {
             "Status": "PASSED" if closed else "FAILED",

@@ -54,7 +54,17 @@ def sweep(deps: Deps) -> dict[str, Any]:
     run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope))
     run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope))
     management = deps.settings.management_account_id
-    organization = organization_trails(deps, [t for t in found.trails if t.account == management])
+    organization: tuple[Trail, ...] | None
+    if management is not None and management in found.unread:
+        # The inventory missed the management account: read its organization trails afresh, or judge no coverage
+        # (without them every member would look unrecorded).
+        try:
+            organization = organization_trails(deps)
+        except Exception as error:  # noqa: BLE001 - coverage is skipped and said so; the rest of the sweep goes on
+            failures.append(f"organization trails of {management}: {error_code(error)}: {error}")
+            organization = None
+    else:
+        organization = organization_trails(deps, [t for t in found.trails if t.account == management])
     owned: dict[str, list[Trail]] = {}
     for trail in found.trails:
         owned.setdefault(trail.account, []).append(trail)
@@ -65,7 +75,7 @@ def sweep(deps: Deps) -> dict[str, Any]:
             # The inventory already holds the trail's configuration: only its status is read before the checks.
             target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
             run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps))
-        if account in found.accounts and account not in found.unread:
+        if organization is not None and account in found.accounts and account not in found.unread:
             coverage = AccountTarget(account, tuple(owned.get(account, ())), organization, forwarding=True)
             run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps))
         deps.sessions.release(account)

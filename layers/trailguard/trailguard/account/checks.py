@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trailguard.account.facts import Coverage
-from trailguard.catalogue import CIS, CIS_PREVIOUS, SECURITY_HUB, register
+from trailguard.catalogue import CIS, CIS_PREVIOUS, SECURITY_HUB, UNDECIDED, Undecided, register
 from trailguard.context import Context
 from trailguard.findings import Violation
 from trailguard.vocabulary import Repair, ResourceType, Severity
@@ -23,9 +23,11 @@ from trailguard.vocabulary import Repair, ResourceType, Severity
     # The trails come from DescribeTrails after an event, from the sweep's inventory otherwise.
     reads=("cloudtrail:GetTrailStatus",),
 )
-def coverage(facts: Coverage, context: Context) -> Violation | None:
-    if facts.recorded_by() or facts.problems:
-        return None  # recorded; or unreadable, which the sweep names among the accounts it could not read
+def coverage(facts: Coverage, context: Context) -> Violation | Undecided | None:
+    if facts.problems:
+        return UNDECIDED  # unreadable: the sweep names it among the accounts it could not read
+    if facts.recorded_by():
+        return None
     stopped = [trail.arn for trail in facts.organization if not (trail.status and trail.status.is_logging)]
     organization_broken = facts.management or bool(stopped)
     if stopped:
@@ -60,9 +62,11 @@ def coverage(facts: Coverage, context: Context) -> Violation | None:
     "forwarding rule; until then only the sweep sees that account's changes",
     reads=("events:DescribeRule", "events:ListTargetsByRule"),
 )
-def forwarding(facts: Coverage, context: Context) -> Violation | None:
+def forwarding(facts: Coverage, context: Context) -> Violation | Undecided | None:
+    if facts.forwarding is None:
+        return UNDECIDED  # not verified (outside the sweep)
     if not facts.forwarding:
-        return None  # every region forwards, or not verified (outside the sweep)
+        return None
     regions = sorted(facts.forwarding)
     return Violation(
         "account.forwarding",

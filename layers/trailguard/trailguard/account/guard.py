@@ -51,8 +51,8 @@ class AccountGuard:
     def context(self, coverage: Coverage, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope)
 
-    def requests(self, coverage: Coverage, violations: list[Violation], deps: Deps) -> list[Violation]:
-        return []
+    def requests(self, coverage: Coverage, violations: list[Violation], deps: Deps) -> tuple[list[Violation], set[str]]:
+        return [], set()
 
     def repair(self, coverage: Coverage, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         repairs.repair(coverage, checks, attempts)

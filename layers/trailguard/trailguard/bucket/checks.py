@@ -8,7 +8,15 @@ from functools import lru_cache
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
 from trailguard.bucket.facts import BucketState
-from trailguard.catalogue import BUCKET_READS, CIS_PREVIOUS, ORGANIZATION_READS, SECURITY_HUB, register
+from trailguard.catalogue import (
+    BUCKET_READS,
+    CIS_PREVIOUS,
+    ORGANIZATION_READS,
+    SECURITY_HUB,
+    UNDECIDED,
+    Undecided,
+    register,
+)
 from trailguard.context import Context, grants_violation
 from trailguard.findings import Resource, Violation
 from trailguard.observability import logger
@@ -183,11 +191,11 @@ def public(state: BucketState, context: Context) -> Violation | None:
     compliance=(f"{SECURITY_HUB} S3.6",),
     reads=POLICY_READS,
 )
-def external_access(state: BucketState, context: Context) -> Violation | None:
+def external_access(state: BucketState, context: Context) -> Violation | Undecided | None:
     scope = context.scope
     # Without the organization's account list, every legitimate grant would look external.
     if scope is None or not scope.organization_known:
-        return None
+        return UNDECIDED
     grants = policy.external_grants(bucket_policy(state), scope.accounts, context.settings.org_id)
     return grants_violation(
         "bucket.external-access", "The log bucket policy grants accounts outside the organization: ", grants

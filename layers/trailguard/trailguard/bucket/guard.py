@@ -65,8 +65,8 @@ class BucketGuard:
     def context(self, state: BucketState, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope)
 
-    def requests(self, state: BucketState, violations: list[Violation], deps: Deps) -> list[Violation]:
-        return []
+    def requests(self, state: BucketState, violations: list[Violation], deps: Deps) -> tuple[list[Violation], set[str]]:
+        return [], set()
 
     def repair(self, state: BucketState, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         repairs.repair(state, checks, context, BucketAdapter(deps.sessions, deps.settings), attempts)

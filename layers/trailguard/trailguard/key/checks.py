@@ -8,7 +8,16 @@ from functools import lru_cache
 
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
-from trailguard.catalogue import CIS, CIS_PREVIOUS, KEY_READS, ORGANIZATION_READS, SECURITY_HUB, register
+from trailguard.catalogue import (
+    CIS,
+    CIS_PREVIOUS,
+    KEY_READS,
+    ORGANIZATION_READS,
+    SECURITY_HUB,
+    UNDECIDED,
+    Undecided,
+    register,
+)
 from trailguard.context import Context, grants_violation
 from trailguard.findings import Violation
 from trailguard.key.facts import CentralKey
@@ -88,9 +97,11 @@ def state(central: CentralKey, context: Context) -> Violation | None:
     reads=KEY_READS,
     phase=STATE,
 )
-def rotation(central: CentralKey, context: Context) -> Violation | None:
-    if central.facts.rotation is not False:
-        return None  # on, or unknown (a key that is not Enabled cannot say)
+def rotation(central: CentralKey, context: Context) -> Violation | Undecided | None:
+    if central.facts.rotation is None:
+        return UNDECIDED  # unknown: a key that is not Enabled cannot say
+    if central.facts.rotation:
+        return None
     return Violation(
         "key.rotation",
         "Automatic rotation of the central key is off.",
@@ -135,10 +146,10 @@ def region(central: CentralKey, context: Context) -> Violation | None:
     reads=POLICY_READS,
     phase=POLICY,
 )
-def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | None:
+def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Undecided | None:
     facts, key = central.facts, context.settings.central_key
     if facts.state is None:
-        return None  # nothing is readable: key.state says so
+        return UNDECIDED  # nothing is readable: key.state says so
     if facts.policy is None:
         return Violation(
             "key.cloudtrail-encrypt",
@@ -189,10 +200,10 @@ def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Non
     reads=POLICY_READS,
     phase=POLICY,
 )
-def cloudtrail_describe(central: CentralKey, context: Context) -> Violation | None:
+def cloudtrail_describe(central: CentralKey, context: Context) -> Violation | Undecided | None:
     document, key = key_policy(central), context.settings.central_key
     if document is None or central.facts.state is None:
-        return None
+        return UNDECIDED
     refused = [
         arn for arn in probe_trails(context) if not policy.cloudtrail_may_describe(document, key.arn, arn).allowed
     ]
@@ -218,10 +229,10 @@ def cloudtrail_describe(central: CentralKey, context: Context) -> Violation | No
     reads=KEY_READS,
     phase=POLICY,
 )
-def public(central: CentralKey, context: Context) -> Violation | None:
+def public(central: CentralKey, context: Context) -> Violation | Undecided | None:
     document = key_policy(central)
     if document is None or central.facts.state is None:
-        return None
+        return UNDECIDED
     grants = policy.public_grants(document, context.settings.central_key.arn)
     return grants_violation("key.public", "The central key policy grants ", grants)
 
@@ -238,11 +249,11 @@ def public(central: CentralKey, context: Context) -> Violation | None:
     reads=POLICY_READS,
     phase=POLICY,
 )
-def external_access(central: CentralKey, context: Context) -> Violation | None:
+def external_access(central: CentralKey, context: Context) -> Violation | Undecided | None:
     document, scope = key_policy(central), context.scope
     # Without the organization's account list, every legitimate grant would look external.
     if document is None or central.facts.state is None or scope is None or not scope.organization_known:
-        return None
+        return UNDECIDED
     grants = policy.external_grants(document, scope.accounts, context.settings.org_id)
     return grants_violation(
         "key.external-access", "The central key policy grants accounts outside the organization: ", grants

@@ -56,8 +56,10 @@ class KeyGuard:
     def context(self, central: CentralKey, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope, central.bucket_region)
 
-    def requests(self, central: CentralKey, violations: list[Violation], deps: Deps) -> list[Violation]:
-        return []
+    def requests(
+        self, central: CentralKey, violations: list[Violation], deps: Deps
+    ) -> tuple[list[Violation], set[str]]:
+        return [], set()
 
     def repair(self, central: CentralKey, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         adapter = KeyAdapter(deps.sessions, deps.settings.central_key)

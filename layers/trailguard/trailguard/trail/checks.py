@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trailguard.arns import same_key
-from trailguard.catalogue import CIS, CIS_PREVIOUS, SECURITY_HUB, TRAIL_READS, register
+from trailguard.catalogue import CIS, CIS_PREVIOUS, SECURITY_HUB, TRAIL_READS, UNDECIDED, Undecided, register
 from trailguard.context import Context
 from trailguard.findings import Violation
 from trailguard.trail.facts import Trail
@@ -48,7 +48,9 @@ def encryption(trail: Trail, context: Context) -> Violation | None:
     compliance=(f"{CIS} 3.1", f"{CIS_PREVIOUS} 3.1", f"{SECURITY_HUB} CloudTrail.1", f"{SECURITY_HUB} CloudTrail.3"),
     reads=TRAIL_READS,
 )
-def logging(trail: Trail, context: Context) -> Violation | None:
+def logging(trail: Trail, context: Context) -> Violation | Undecided | None:
+    if trail.exists and trail.status is None:
+        return UNDECIDED  # status not read
     if not trail.exists or trail.status is None or trail.status.is_logging:
         return None
     return Violation(
@@ -114,7 +116,9 @@ def destination(trail: Trail, context: Context) -> Violation | None:
     compliance=(f"{SECURITY_HUB} CloudTrail.1",),
     reads=TRAIL_READS,
 )
-def delivery(trail: Trail, context: Context) -> Violation | None:
+def delivery(trail: Trail, context: Context) -> Violation | Undecided | None:
+    if trail.exists and trail.status is None:
+        return UNDECIDED
     if not trail.exists or trail.status is None:
         return None
     errors = {
@@ -169,8 +173,10 @@ def deleted(trail: Trail, context: Context) -> Violation | None:
     "TRAILGUARD_EXEMPT_TRAILS (ExemptTrails) with a reason and an expiry; otherwise remove the tag",
     reads=("cloudtrail:ListTags",),
 )
-def exemption_requested(trail: Trail, context: Context) -> Violation | None:
+def exemption_requested(trail: Trail, context: Context) -> Violation | Undecided | None:
     tag = context.settings.exempt_tag
+    if trail.exists and trail.tags is None:
+        return UNDECIDED  # tags not read
     if not trail.exists or trail.tags is None or trail.tags.get(tag, "").strip().lower() != "true":
         return None
     return Violation(

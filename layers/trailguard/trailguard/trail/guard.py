@@ -94,23 +94,23 @@ class TrailGuard:
     def context(self, trail: Trail, deps: Deps, scope: Scope | None) -> Context:
         return Context(deps.settings, scope)
 
-    def requests(self, trail: Trail, violations: list[Violation], deps: Deps) -> list[Violation]:
+    def requests(self, trail: Trail, violations: list[Violation], deps: Deps) -> tuple[list[Violation], set[str]]:
         """A member may tag its trail to ask for an exemption; the tag exempts nothing (the security team's
         TRAILGUARD_EXEMPT_TRAILS does), the request is reported. Tags are read only when there is something
         the request would be about."""
         if not trail.exists:
-            return []
+            return [], set()
         try:
             tags = TrailAdapter(deps.sessions).tags(trail.ref)
         except ClientError as error:
             if is_transient(error):
                 raise
             logger.warning("trail tags unreadable", trail_arn=trail.arn, error=error_code(error))
-            return []
+            return [], set()
         found = check("trail.exemption-requested").function
         assert found is not None
         violation = found(replace(trail, tags=tags), Context(deps.settings))
-        return [] if violation is None else [violation]
+        return ([violation] if isinstance(violation, Violation) else []), {"trail.exemption-requested"}
 
     def repair(self, trail: Trail, checks: set[str], context: Context, deps: Deps, attempts: Attempts) -> None:
         repairs.repair(trail, checks, deps, attempts)
