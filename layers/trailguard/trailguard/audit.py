@@ -144,13 +144,14 @@ def settings_for(args: argparse.Namespace, environ: Mapping[str, str]) -> Settin
         value: str | None = getattr(args, option, None)
         if value is not None:
             values[variable] = value
-    values.setdefault("TRAILGUARD_TOPIC_ARN", UNUSED_TOPIC)
+    if not values.get("TRAILGUARD_TOPIC_ARN", "").strip():
+        values["TRAILGUARD_TOPIC_ARN"] = UNUSED_TOPIC
     values["TRAILGUARD_MODE"] = "remediate" if args.fix else "report"
     try:
         return Settings.from_env(values)
     except ConfigurationError as error:
-        option = next((f"--{o.replace('_', '-')}" for o, v in OPTIONS.items() if v == error.variable), None)
-        raise AuditError(f"trailguard audit: {error}" + (f" (set it or pass {option})" if option else "")) from None
+        flag = next((f"--{o.replace('_', '-')}" for o, v in OPTIONS.items() if v == error.variable), None)
+        raise AuditError(f"trailguard audit: {error}" + (f" (set it or pass {flag})" if flag else "")) from None
 
 
 def confirmed(args: argparse.Namespace, settings: Settings, stdin: TextIO, stderr: TextIO) -> bool:

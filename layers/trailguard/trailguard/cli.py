@@ -171,9 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except audit.AuditError as error:
         print(_one_line(str(error)), file=sys.stderr)
         return EXIT_ERROR
-    except audit.AuditError as error:
-        print(_one_line(str(error)), file=sys.stderr)
-        return EXIT_ERROR
     except PolicyError as error:
         print(f"trailguard: error: {_one_line(str(error))}", file=sys.stderr)
         return EXIT_ERROR
