@@ -414,6 +414,7 @@ def run(
             raise AuditError(f"trailguard audit: cannot write {args.output}: {error.strerror or error}") from None
     else:
         sys.stdout.write(text)
+        sys.stdout.flush()  # before the summary on stderr
     for problem in walked.inventory.problems:
         stderr.write(f"trailguard audit: warning: not read: {_one_line(problem)}\n")
     failures = [item.failure or item.resource for item in walked.evaluated if item.outcome is None]
