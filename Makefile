@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean docs deploy-local
+.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean docs deploy-local audit-demo
 .PHONY: security
 
 help: ## List the targets
@@ -67,6 +67,9 @@ demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (mot
 
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
+
+audit-demo: $(VENV)/.installed ## trailguard audit against a simulated organization on a local moto server (ARGS="--format json")
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.audit $(ARGS)
 
 docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from the check registry
 	PYTHONPATH=layers/trailguard:. $(PY) -m harness.docs

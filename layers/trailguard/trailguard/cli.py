@@ -1,6 +1,7 @@
-"""The ``trailguard`` command line: ``python -m trailguard policy key|bucket [...]``.
+"""The ``trailguard`` command line: ``python -m trailguard policy key|bucket [...]``, ``catalogue`` and ``audit``
+(``trailguard.audit``).
 
-Prints the central key or log bucket policy TrailGuard expects (or, with ``--merge FILE``, the existing
+``policy`` prints the central key or log bucket policy TrailGuard expects (or, with ``--merge FILE``, the existing
 policy repaired) as JSON on stdout. Warnings and the changes a merge made go to stderr; an error is one
 line on stderr and exit code 2, never a traceback.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from trailguard import audit
 from trailguard.catalogue import markdown_table
 from trailguard.policy import (
     PolicyDocument,
@@ -95,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     bucket.add_argument("--prefix", help="S3 key prefix of the trails, if any")
     _common(bucket)
     commands.add_parser("catalogue", help="print the check catalogue as the README's Markdown table")
+    audit.add_arguments(
+        commands.add_parser(
+            "audit",
+            help="evaluate the organization as the sweep does, from this workstation (report mode unless --fix)",
+            description="Evaluate the central key, the central bucket and every trail and account of the "
+            "organization with your credentials, as the scheduled sweep does. Exit 0: no open finding; 1: open "
+            "findings (or an incomplete audit); 2: usage or credentials error.",
+        )
+    )
     return parser
 
 
@@ -149,10 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "catalogue":
             print(markdown_table())
             return EXIT_OK
+        if args.command == "audit":
+            return audit.run(args)
         policy = _run(args)
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else EXIT_OK
     except _UsageError as error:
+        print(_one_line(str(error)), file=sys.stderr)
+        return EXIT_ERROR
+    except audit.AuditError as error:
         print(_one_line(str(error)), file=sys.stderr)
         return EXIT_ERROR
     except PolicyError as error:

@@ -7,9 +7,12 @@ non-compliant resource, with `trigger.type` "sweep". One resource that fails doe
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -20,7 +23,7 @@ from trailguard.bucket.guard import GUARD as BUCKET
 from trailguard.findings import SweepSummary
 from trailguard.key.guard import GUARD as KEY
 from trailguard.observability import logger
-from trailguard.organization import inventory, regions
+from trailguard.organization import Inventory, inventory, regions
 from trailguard.pipeline import SWEEP, evaluate
 from trailguard.resource import Deps, Outcome
 from trailguard.sessions import error_code
@@ -28,32 +31,34 @@ from trailguard.trail.facts import Trail
 from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.trail.guard import TrailTarget
 
+Progress = Callable[[int, int], None]  # (resources evaluated so far, resources to evaluate)
 
-def sweep(deps: Deps) -> dict[str, Any]:
-    """Evaluate the central key, the central bucket and every trail; publish the sweep's summary; return it."""
-    started = time.monotonic()
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """One resource the walk evaluated: its outcome, or why it could not be evaluated."""
+
+    resource: str
+    outcome: Outcome | None
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """What walking the organization found: the inventory it read and each resource's evaluation, in order."""
+
+    inventory: Inventory
+    evaluated: tuple[Evaluated, ...]
+
+
+def walk(deps: Deps, *, workers: int = 1, progress: Progress | None = None) -> Walk:
+    """Evaluate the central key, the central bucket, then account by account each trail and the account's
+    coverage, through the pipeline with trigger "sweep". One resource that fails does not stop the others.
+    `workers` > 1: that many accounts are evaluated at once (the key and the bucket first, alone)."""
     found = inventory(deps, tolerant=True)
     scope = found.scope(deps.settings)
-    results: Counter[str] = Counter()
-    by_check: Counter[tuple[str, str]] = Counter()
-    changed: list[str] = []
-    failures: list[str] = []
-
-    def run(resource: str, evaluation: Callable[[], Outcome]) -> None:
-        try:
-            outcome = evaluation()
-        except Exception as error:  # noqa: BLE001 - one resource must not stop the sweep; each failure is kept
-            failures.append(f"{resource}: {error_code(error)}: {error}")
-            logger.exception("sweep could not evaluate a resource", resource=resource)
-            return
-        results[outcome.result.value] += 1
-        by_check.update(outcome.findings.items())
-        if outcome.message_id is not None:
-            changed.append(resource)
-
-    run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope))
-    run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope))
     management = deps.settings.management_account_id
+    unjudged: list[Evaluated] = []
     organization: tuple[Trail, ...] | None
     if management is not None and management in found.unread:
         # The inventory missed the management account: read its organization trails afresh, or judge no coverage
@@ -61,24 +66,76 @@ def sweep(deps: Deps) -> dict[str, Any]:
         try:
             organization = organization_trails(deps)
         except Exception as error:  # noqa: BLE001 - coverage is skipped and said so; the rest of the sweep goes on
-            failures.append(f"organization trails of {management}: {error_code(error)}: {error}")
+            problem = f"organization trails of {management}: {error_code(error)}: {error}"
+            unjudged.append(Evaluated(f"account coverage ({management} unread)", None, problem))
             organization = None
     else:
         organization = organization_trails(deps, [t for t in found.trails if t.account == management])
     owned: dict[str, list[Trail]] = {}
     for trail in found.trails:
         owned.setdefault(trail.account, []).append(trail)
-    # Account by account (its clients released after it): each trail, then whether every region of the account
-    # is recorded (a deleted or stopped trail is found here without its event).
-    for account in sorted(found.accounts | set(owned)):
+    accounts = sorted(found.accounts | set(owned))
+    covered = [account for account in accounts if account in found.accounts and account not in found.unread]
+    total = 2 + len(found.trails) + (len(covered) if organization is not None else 0)
+    done = [0]
+    lock = threading.Lock()
+
+    def run(resource: str, evaluation: Callable[[], Outcome]) -> Evaluated:
+        try:
+            result = Evaluated(resource, evaluation())
+        except Exception as error:  # noqa: BLE001 - one resource must not stop the walk; each failure is kept
+            logger.exception("sweep could not evaluate a resource", resource=resource)
+            result = Evaluated(resource, None, f"{resource}: {error_code(error)}: {error}")
+        if progress is not None:
+            with lock:
+                done[0] += 1
+                progress(done[0], total)
+        return result
+
+    def account_work(account: str) -> list[Evaluated]:
+        # Each trail, then whether every region of the account is recorded (a deleted or stopped trail is found
+        # here without its event); the account's clients are released after it.
+        results: list[Evaluated] = []
         for trail in owned.get(account, ()):
             # The inventory already holds the trail's configuration: only its status is read before the checks.
             target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
-            run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps))
-        if organization is not None and account in found.accounts and account not in found.unread:
+            results.append(run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps)))
+        if organization is not None and account in covered:
             coverage = AccountTarget(account, tuple(owned.get(account, ())), organization, forwarding=True)
-            run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps))
+            results.append(run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps)))
         deps.sessions.release(account)
+        return results
+
+    evaluated = [
+        run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope)),
+        run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope)),
+    ]
+    if workers > 1 and len(accounts) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            per_account = list(pool.map(account_work, accounts))
+    else:
+        per_account = [account_work(account) for account in accounts]
+    evaluated += [item for results in per_account for item in results] + unjudged
+    return Walk(found, tuple(evaluated))
+
+
+def sweep(deps: Deps) -> dict[str, Any]:
+    """Evaluate the central key, the central bucket and every trail; publish the sweep's summary; return it."""
+    started = time.monotonic()
+    walked = walk(deps)
+    found = walked.inventory
+    results: Counter[str] = Counter()
+    by_check: Counter[tuple[str, str]] = Counter()
+    changed: list[str] = []
+    failures: list[str] = []
+    for item in walked.evaluated:
+        if item.outcome is None:
+            failures.append(item.failure or item.resource)
+            continue
+        results[item.outcome.result.value] += 1
+        by_check.update(item.outcome.findings.items())
+        if item.outcome.message_id is not None:
+            changed.append(item.resource)
     summary: dict[str, Any] = {
         "result": "swept",
         "accounts": len(found.accounts),
