@@ -1,7 +1,8 @@
 """Recorded CloudTrail events from the field, through template.yaml's rules and the real handlers under moto.
 
-The records live beside the repository (`../shared/real-events/`, one JSON file each, with a SOURCES.md
-that says where each comes from); they are read from there, never copied here. Most are bare CloudTrail
+The records are not part of the repository: a folder of them (one JSON file each, as their publishers put
+them online) is placed beside it, named by TRAILGUARD_REAL_EVENTS or found as `real-events` in the `shared`
+folder next to the checkout; the tests skip, saying so, when there is none. Most are bare CloudTrail
 records: each is put in the envelope EventBridge gives an "AWS API Call via CloudTrail" event (source from
 the eventSource, account and region of the call, the record as `detail`). Two came in an envelope already,
 and keep it.
@@ -17,6 +18,7 @@ field that names the resource, are listed in MALFORMED with the reason they must
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -32,7 +34,7 @@ from harness.template import REPO_ROOT
 from tests.integration import without_aws
 from trailguard.events import API_CALL
 
-REAL_EVENTS = REPO_ROOT.parent / "shared" / "real-events"
+REAL_EVENTS = Path(os.environ.get("TRAILGUARD_REAL_EVENTS") or REPO_ROOT.parent / "shared" / "real-events")
 
 pytestmark = pytest.mark.skipif(
     not REAL_EVENTS.is_dir(),

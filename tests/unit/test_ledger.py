@@ -98,7 +98,7 @@ def table() -> Iterator[TableLedger]:
             ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         )
-        yield TableLedger(client, "state")
+        yield TableLedger(lambda: client, "state")
 
 
 def test_the_table_keeps_findings_the_pending_report_and_the_writes(table: TableLedger) -> None:

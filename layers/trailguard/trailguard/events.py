@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from trailguard.arns import parse_trail_arn
+from trailguard.arns import ACCOUNT_ID, parse_trail_arn
 from trailguard.errors import EventParseError, escaped, shown
 
 API_CALL = "AWS API Call via CloudTrail"
@@ -54,7 +54,7 @@ MAX_ERROR_CODE_CHARS = 128
 # envelope id (an empty string is false in JMESPath). ApiCallEvent.event_key is the same rule.
 EVENT_KEY_JMESPATH = "detail.eventID || id"
 
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+AccountId = Annotated[str, StringConstraints(pattern=f"^{ACCOUNT_ID.pattern}$")]
 
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_]{1,128}")
 _EVENT_SOURCE = re.compile(r"[a-z0-9][a-z0-9.-]{0,127}")

@@ -16,7 +16,7 @@ One item per row, partition key `pk` (the resource ARN) and sort key `sk`; one Q
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -136,16 +136,15 @@ class NoLedger:
 class TableLedger:
     """The ledger in a DynamoDB table (partition key `pk`, sort key `sk`, both strings; TTL on `expires`)."""
 
-    def __init__(self, client: Any, table: str) -> None:
-        """`client`: a DynamoDB client, or a function that makes one when the ledger is first used."""
-        self._make = client if callable(client) and not hasattr(client, "query") else None
-        self._made = None if self._make is not None else client
+    def __init__(self, client: Callable[[], Any], table: str) -> None:
+        """`client` makes the DynamoDB client when the ledger is first used (an event dropped before needs none)."""
+        self._make = client
+        self._made: Any = None
         self._table = table
 
     @property
     def _client(self) -> Any:
         if self._made is None:
-            assert self._make is not None
             self._made = self._make()
         return self._made
 

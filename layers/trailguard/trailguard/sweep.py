@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from trailguard.account.facts import organization_trails
 from trailguard.account.guard import GUARD as ACCOUNT
 from trailguard.account.guard import AccountTarget
@@ -26,8 +28,8 @@ from trailguard.observability import logger
 from trailguard.organization import Inventory, inventory, regions
 from trailguard.pipeline import SWEEP, evaluate
 from trailguard.resource import Deps, Outcome
-from trailguard.sessions import error_code
-from trailguard.trail.facts import Trail
+from trailguard.sessions import AccessError, error_code
+from trailguard.trail.facts import Trail, TrailAdapter
 from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.trail.guard import TrailTarget
 
@@ -96,12 +98,14 @@ def walk(deps: Deps, *, workers: int = 1, progress: Progress | None = None) -> W
         # Each trail, then whether every region of the account is recorded (a deleted or stopped trail is found
         # here without its event); the account's clients are released after it.
         results: list[Evaluated] = []
-        for trail in owned.get(account, ()):
-            # The inventory already holds the trail's configuration: only its status is read before the checks.
+        trails = [_with_status(deps, trail) for trail in owned.get(account, ())]
+        for trail in trails:
+            # The inventory already holds the trail's configuration, and its status was just read: the trail's
+            # checks and the account's coverage share that one GetTrailStatus.
             target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
             results.append(run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps)))
         if organization is not None and account in covered:
-            coverage = AccountTarget(account, tuple(owned.get(account, ())), organization, forwarding=True)
+            coverage = AccountTarget(account, tuple(trails), organization, forwarding=True)
             results.append(run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps)))
         deps.sessions.release(account)
         return results
@@ -117,6 +121,15 @@ def walk(deps: Deps, *, workers: int = 1, progress: Progress | None = None) -> W
         per_account = [account_work(account) for account in accounts]
     evaluated += [item for results in per_account for item in results] + unjudged
     return Walk(found, tuple(evaluated))
+
+
+def _with_status(deps: Deps, trail: Trail) -> Trail:
+    """The trail with its status; as it was when the status cannot be read (its evaluation reads it again and
+    reports why, or raises a transient error to the walk)."""
+    try:
+        return TrailAdapter(deps.sessions).read_status(trail)
+    except (AccessError, ClientError, BotoCoreError):
+        return trail
 
 
 def sweep(deps: Deps) -> dict[str, Any]:

@@ -49,6 +49,11 @@ class Warm:
     def value(self, name: str, ttl: float, compute: Callable[[], T]) -> T:
         return self.get(name, ttl, compute)[0]
 
+    def put(self, name: str, value: Any) -> None:
+        """Keep a value read elsewhere (the sweep's inventory) as if it had just been computed."""
+        with self._lock:
+            self._entries[name] = (self.clock(), value)
+
     def drop(self, *names: str) -> None:
         """Forget entries (facts that a write just changed, or a failure that must not be reused)."""
         with self._lock:

@@ -84,7 +84,7 @@ def organization_trails(deps: Deps, known: Iterable[Trail] | None = None) -> tup
 
     if known is not None:
         value = read()
-        deps.warm.get(ORGANIZATION_TRAILS, ORGANIZATION_TTL, lambda: value, fresh=True)
+        deps.warm.put(ORGANIZATION_TRAILS, value)
         return value
     return deps.warm.value(ORGANIZATION_TRAILS, ORGANIZATION_TTL, read)
 

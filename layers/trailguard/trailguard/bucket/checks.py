@@ -3,7 +3,7 @@ to it), each registered with its catalogue row."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import json
 
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
@@ -17,7 +17,7 @@ from trailguard.catalogue import (
     Undecided,
     register,
 )
-from trailguard.context import Context, grants_violation
+from trailguard.context import Context, grants_violation, parsed_policy
 from trailguard.findings import Resource, Violation
 from trailguard.observability import logger
 from trailguard.trail.facts import Trail
@@ -28,19 +28,13 @@ POLICY_READS = (*BUCKET_READS, *ORGANIZATION_READS)
 _EMPTY = {"Version": "2012-10-17", "Statement": []}
 
 
-@lru_cache(maxsize=8)
-def _parsed(text: str | None) -> policy.PolicyDocument:
-    if text is not None:
-        try:
-            return policy.parse_policy(text)
-        except policy.PolicyParseError as error:
-            logger.warning("bucket policy unparseable", error=str(error))
-    return policy.parse_policy(_EMPTY)
-
-
 def bucket_policy(state: BucketState) -> policy.PolicyDocument:
     """The bucket policy, parsed (an empty one when there is none or it cannot be parsed)."""
-    return _parsed(state.policy)
+    parsed = parsed_policy(state.policy if state.policy is not None else json.dumps(_EMPTY))
+    if isinstance(parsed, policy.PolicyParseError):
+        logger.warning("bucket policy unparseable", error=str(parsed))
+        return policy.parse_policy(_EMPTY)
+    return parsed
 
 
 def delivering(state: BucketState, context: Context) -> list[Trail]:

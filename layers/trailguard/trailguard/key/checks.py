@@ -4,8 +4,6 @@ the organization is scanned for the policy checks."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
 from trailguard.catalogue import (
@@ -18,7 +16,7 @@ from trailguard.catalogue import (
     Undecided,
     register,
 )
-from trailguard.context import Context, grants_violation
+from trailguard.context import Context, grants_violation, parsed_policy
 from trailguard.findings import Violation
 from trailguard.key.facts import CentralKey
 from trailguard.vocabulary import Repair, ResourceType, Severity
@@ -29,19 +27,11 @@ POLICY = "policy"
 POLICY_READS = (*KEY_READS, *ORGANIZATION_READS)
 
 
-@lru_cache(maxsize=8)
-def _parsed(text: str) -> policy.PolicyDocument | policy.PolicyParseError:
-    try:
-        return policy.parse_policy(text)
-    except policy.PolicyParseError as error:
-        return error
-
-
 def key_policy(central: CentralKey) -> policy.PolicyDocument | None:
     """The key policy, parsed; None when it cannot be read or parsed (key.cloudtrail-encrypt says why)."""
     if central.facts.policy is None:
         return None
-    parsed = _parsed(central.facts.policy)
+    parsed = parsed_policy(central.facts.policy)
     return None if isinstance(parsed, policy.PolicyParseError) else parsed
 
 
@@ -157,7 +147,7 @@ def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Und
             {"readable": False},
             {"readable": True},
         )
-    parsed = _parsed(facts.policy)
+    parsed = parsed_policy(facts.policy)
     if isinstance(parsed, policy.PolicyParseError):
         return Violation(
             "key.cloudtrail-encrypt",

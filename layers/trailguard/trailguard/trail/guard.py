@@ -69,8 +69,8 @@ class TrailGuard:
     def read(self, target: TrailTarget, deps: Deps) -> Trail:
         adapter = TrailAdapter(deps.sessions)
         try:
-            if target.known is not None:
-                return adapter.read_status(target.known)
+            if target.known is not None:  # the configuration already read; its status too, when it was
+                return target.known if target.known.status is not None else adapter.read_status(target.known)
             return adapter.read(target.ref)
         except TrailNotFound:
             if target.deleted:
