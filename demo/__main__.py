@@ -56,7 +56,7 @@ def run(verbose: bool = False) -> int:
             event = _event(org, scenario)
             if scenario.event.startswith("schedule/"):  # what EventBridge Scheduler sends the sweep
                 target, name = ["SweepFunction"], "schedule"
-                result = stack.invoke("SweepFunction", event)
+                result = stack.sweep(event)
             else:
                 target, name = [spec.logical_id for spec in stack.targets(event)], event["detail"]["eventName"]
                 result = stack.send(event)

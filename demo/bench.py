@@ -92,7 +92,7 @@ def main() -> int:
         measure("key event, compliant key (4 accounts x 2 regions)", "-", "key/put_key_policy.json")
         measure("bucket event, compliant bucket", "-", "bucket/put_bucket_versioning_suspended.json")
         calls.reset()
-        stack.invoke("SweepFunction", org.event("schedule/sweep.json"))
+        stack.sweep(org.event("schedule/sweep.json"))
         rows.append(("sweep (4 accounts x 2 regions, 2 trails, coverage, forwarders)", "-", *split(calls)))
 
         for label, target, count, extra in rows:

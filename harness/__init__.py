@@ -12,6 +12,7 @@ for spec in route(event, specs):
     invoke(spec, event, environment=spec.environment)
 """
 
+from harness import moto_fixes
 from harness.pattern import InvalidPatternError, matches
 from harness.routing import LambdaContext, invoke, lambda_context, load_handler, matching_rules, route
 from harness.template import (
@@ -23,6 +24,8 @@ from harness.template import (
     load_template,
     parameter_values,
 )
+
+moto_fixes.apply()  # moto answers ListTrails as AWS documents it (see harness/moto_fixes.py)
 
 __all__ = [
     "FunctionSpec",

@@ -11,8 +11,9 @@ from harness.intercept import intercepting
 READS = ("Get", "List", "Describe", "AssumeRole", "Publish", "Receive", "Head")
 
 
-# TrailGuard's own state (the ledger, the idempotency records): not a guarded resource.
-OWN_STATE = "dynamodb"
+# TrailGuard's own state (the ledger, the inventory, the idempotency records, the sweep's queue): not a guarded
+# resource.
+OWN_STATE = ("dynamodb", "sqs")
 
 
 class ApiCalls:
@@ -33,12 +34,12 @@ class ApiCalls:
         return sum(
             1
             for call, service in zip(self.calls, self.services, strict=True)
-            if call not in excluding and (own_state or service != OWN_STATE)
+            if call not in excluding and (own_state or service not in OWN_STATE)
         )
 
     def state(self) -> int:
         """Calls to TrailGuard's own tables."""
-        return sum(1 for service in self.services if service == OWN_STATE)
+        return sum(1 for service in self.services if service in OWN_STATE)
 
     def writes(self) -> list[str]:
         """The calls that change a guarded resource (SNS Publish, STS AssumeRole and TrailGuard's own tables are
@@ -46,7 +47,7 @@ class ApiCalls:
         return [
             call
             for call, service in zip(self.calls, self.services, strict=True)
-            if not call.startswith(READS) and service != OWN_STATE
+            if not call.startswith(READS) and service not in OWN_STATE
         ]
 
     def counter(self) -> Counter[str]:

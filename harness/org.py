@@ -18,7 +18,9 @@ EVENTS = ROOT / "events"
 STATE_TABLE = "trailguard-state"
 STACK_NAME = "trailguard"
 FORWARDER = "TrailGuardEventForwarder"  # the member stack's forwarding rule (ForwarderRoleName)
-FUNCTIONS = ("TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction")
+FUNCTIONS = ("TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction", "SweepWorkerFunction")
+SWEEP_QUEUE = "trailguard-sweep"
+SWEEP_ATTEMPTS = 3  # the sweep queue's maxReceiveCount in template.yaml
 PLACEHOLDER_KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 MANAGEMENT = "111111111111"
@@ -77,6 +79,9 @@ class SimulatedOrg:
     sessions: dict[str, boto3.Session] = field(default_factory=dict)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # sweep summaries drained by findings()
     state_table: str = STATE_TABLE
+    sweep_queue_url: str = ""
+    held: list[dict[str, Any]] = field(default_factory=list)  # read from the queue, not yet handed out
+    sweep_dead_letter_url: str = ""
 
     @property
     def bus_arn(self) -> str:
@@ -129,12 +134,17 @@ class SimulatedOrg:
             "FindingsTopic": self.topic_arn,
             "IdempotencyTable": "",
             "StateTable": self.state_table,
+            "SweepQueue": self.sweep_queue_url,  # Ref of a queue is its URL
+            "SweepQueue.Arn": self.queue_arn(self.sweep_queue_url),
             "CentralEventBus.Arn": self.bus_arn,
             "AWS::StackName": STACK_NAME,
             **{f"{name}Role.Arn": f"arn:aws:iam::{self.central}:role/{FUNCTION_ROLE}" for name in FUNCTIONS},
             "AWS::AccountId": self.central,
             "AWS::Region": HOME,
         }
+
+    def queue_arn(self, url: str) -> str:
+        return f"arn:aws:sqs:{HOME}:{self.central}:{url.rsplit('/', 1)[-1]}"
 
     def function_credentials(self) -> dict[str, str]:
         """Environment credentials of the functions' own role in the central account."""
@@ -194,10 +204,19 @@ class SimulatedOrg:
         self.summaries += [item for item in messages if item["message"].get("schema") == "trailguard.sweep/1"]
         return [item for item in messages if item["message"].get("schema") != "trailguard.sweep/1"]
 
+    def latest_summary(self) -> dict[str, Any] | None:
+        """The last sweep summary published so far (the other messages stay for `findings()`)."""
+        messages = self.messages()
+        summaries = [item["message"] for item in messages if item["message"].get("schema") == "trailguard.sweep/1"]
+        self.summaries += [item for item in messages if item["message"].get("schema") == "trailguard.sweep/1"]
+        self.held = [item for item in messages if item["message"].get("schema") != "trailguard.sweep/1"]
+        return summaries[-1] if summaries else None
+
     def messages(self) -> list[dict[str, Any]]:
         """Drain the SQS queue subscribed to the findings topic: every message, as SQS subscribers get it."""
         sqs = self.client("sqs", self.central)
-        received: list[dict[str, Any]] = []
+        received: list[dict[str, Any]] = self.held
+        self.held = []
         while True:
             batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not batch:
@@ -276,7 +295,23 @@ def build_org() -> SimulatedOrg:
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
-    org = SimulatedOrg(key_arn=key["Arn"], topic_arn=topic_arn, queue_url=queue_url, sessions={CENTRAL: central})
+    dead_letter_url = sqs.create_queue(QueueName=SWEEP_QUEUE + "-dlq")["QueueUrl"]
+    dead_letter_arn = f"arn:aws:sqs:{HOME}:{CENTRAL}:{SWEEP_QUEUE}-dlq"
+    sweep_queue_url = sqs.create_queue(
+        QueueName=SWEEP_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "1800",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": SWEEP_ATTEMPTS}),
+        },
+    )["QueueUrl"]
+    org = SimulatedOrg(
+        key_arn=key["Arn"],
+        topic_arn=topic_arn,
+        queue_url=queue_url,
+        sessions={CENTRAL: central},
+        sweep_queue_url=sweep_queue_url,
+        sweep_dead_letter_url=dead_letter_url,
+    )
     central.client("events", region_name=HOME).create_event_bus(Name="trailguard-central")
     for account in org.accounts:
         for region in (HOME, OTHER):

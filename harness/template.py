@@ -299,6 +299,18 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """One SQS event source of a function: the queue's logical id, the batch size, and whether the function
+    reports failed records alone (ReportBatchItemFailures)."""
+
+    name: str
+    queue: str
+    batch_size: int = 10
+    partial_failures: bool = False
+    maximum_concurrency: Any = None
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """What Lambda would run for one `AWS::Serverless::Function`, read from the template.
 
@@ -316,6 +328,7 @@ class FunctionSpec:
     rules: list[RuleSpec]
     environment: dict[str, Any]
     properties: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    queues: list[QueueSource] = field(default_factory=list)
 
     @property
     def handler_module(self) -> str:
@@ -399,6 +412,7 @@ def functions(
                 rules=_rules(properties.get("Events") or {}, strict),
                 environment=lenient.resolve((properties.get("Environment") or {}).get("Variables") or {}),
                 properties=properties,
+                queues=_queues(properties.get("Events") or {}, lenient),
             )
         )
     return specs
@@ -430,6 +444,31 @@ def _layer_dirs(resources: Mapping[str, Any], layers: list[Any], base: Path, str
         folder = (base / content_uri).resolve()
         dirs.append(folder / "python" if (folder / "python").is_dir() else folder)
     return dirs
+
+
+def _queues(events: Mapping[str, Any], lenient: Resolver) -> list[QueueSource]:
+    """The SQS event sources; the queue is named by `!GetAtt <Queue>.Arn` of a queue of the template."""
+    sources = []
+    for name, event in events.items():
+        if event.get("Type") != "SQS":
+            continue
+        properties = event.get("Properties") or {}
+        queue = properties.get("Queue")
+        attribute = queue.get("Fn::GetAtt") if isinstance(queue, dict) else None
+        if isinstance(attribute, str):
+            attribute = attribute.split(".")
+        if not (isinstance(attribute, list) and len(attribute) == 2 and attribute[1] == "Arn"):
+            raise ValueError(f"{name}: the SQS event's Queue must be !GetAtt <Queue>.Arn, not {queue!r}")
+        sources.append(
+            QueueSource(
+                name=name,
+                queue=str(attribute[0]),
+                batch_size=int(properties.get("BatchSize", 10)),
+                partial_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+                maximum_concurrency=lenient.resolve((properties.get("ScalingConfig") or {}).get("MaximumConcurrency")),
+            )
+        )
+    return sources
 
 
 def _rules(events: Mapping[str, Any], strict: Resolver) -> list[RuleSpec]:

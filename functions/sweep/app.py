@@ -1,4 +1,5 @@
-"""Sweep: on a schedule, every trail of the organization, the central key and the central bucket."""
+"""Sweep planner: on a schedule, lists the organization, judges the central key and bucket, and sends one
+message per account to the sweep queue, where the sweep workers take them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from trailguard.observability import logger, metrics, tracer
 from trailguard.runtime import run_scheduled
-from trailguard.sweep import sweep
+from trailguard.sweep import plan
 from trailguard.warm import Warm
 
 CONTAINER = Warm()  # what this warm container keeps between invocations
@@ -19,4 +20,4 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return run_scheduled(event, context, sweep, CONTAINER)
+    return run_scheduled(event, context, plan, CONTAINER)

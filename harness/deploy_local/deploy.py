@@ -285,6 +285,7 @@ def deploy_member(cloud: LocalCloud, deployment: Deployment, timeouts: Timeouts,
         "KeyGuardFunctionRoleArn": outputs["KeyGuardFunctionRoleArn"],
         "BucketGuardFunctionRoleArn": outputs["BucketGuardFunctionRoleArn"],
         "SweepFunctionRoleArn": outputs["SweepFunctionRoleArn"],
+        "SweepWorkerFunctionRoleArn": outputs["SweepWorkerFunctionRoleArn"],
         "PrimaryRegion": HOME,
     }
     seconds = create_stack(

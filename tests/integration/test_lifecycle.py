@@ -11,7 +11,7 @@ SCHEDULED = {"version": "0", "id": "sweep-1", "detail-type": "Scheduled Event", 
 
 
 def sweep(stack: Stack) -> list[dict[str, Any]]:
-    stack.invoke("SweepFunction", SCHEDULED)
+    stack.sweep(SCHEDULED)
     return [item["message"] for item in stack.org.findings()]
 
 

@@ -75,7 +75,7 @@ def test_the_sweep_reports_a_change_whose_event_never_came_back(stack: Stack, fa
         stack.send("trail/create_trail_no_key.json")
     faults.clear()
 
-    stack.invoke("SweepFunction", SWEEP)  # the event's retries went to the dead-letter queue
+    stack.sweep(SWEEP)  # the event's retries went to the dead-letter queue
 
     (message,) = [item["message"] for item in org.findings() if item["message"]["resource"]["type"] == "trail"]
     assert message["status"] == "REMEDIATED"

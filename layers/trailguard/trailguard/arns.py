@@ -22,6 +22,7 @@ RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
 BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\.\-_A-Za-z0-9/]{1,256}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.:-]+/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?")
 _KEY_ID = re.compile(r"(mrk-)?[0-9a-fA-F-]{32,36}")
 PROBE_TRAIL = PROBE_TRAIL_NAME  # the trail name TrailGuard asks a policy about when no real trail is known
 

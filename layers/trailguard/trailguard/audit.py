@@ -374,7 +374,7 @@ def summary_line(walked: Walk, found: Sequence[Item], seconds: float) -> str:
         statuses[item.finding.status.value] = statuses.get(item.finding.status.value, 0) + 1
     counts = ", ".join(f"{number} {status}" for status, number in sorted(statuses.items())) or "no finding"
     return (
-        f"trailguard audit: {len(walked.evaluated)} resources in {len(walked.inventory.accounts)} accounts "
+        f"trailguard audit: {len(walked.evaluated)} resources in {len(walked.census.accounts)} accounts "
         f"evaluated in {seconds:.1f} s: {counts}"
     )
 
@@ -415,13 +415,13 @@ def run(
     else:
         sys.stdout.write(text)
         sys.stdout.flush()  # before the summary on stderr
-    for problem in walked.inventory.problems:
+    for problem in walked.census.problems:
         stderr.write(f"trailguard audit: warning: not read: {_one_line(problem)}\n")
     failures = [item.failure or item.resource for item in walked.evaluated if item.outcome is None]
     for failure in failures:
         stderr.write(f"trailguard audit: warning: not evaluated: {_one_line(failure)}\n")
     stderr.write(summary_line(walked, found, time.monotonic() - started) + "\n")
-    incomplete = bool(failures or walked.inventory.problems)  # what was not read may hide a finding
+    incomplete = bool(failures or walked.census.problems)  # what was not read may hide a finding
     return EXIT_OPEN if incomplete or any(item.open for item in found) else EXIT_CLEAN
 
 

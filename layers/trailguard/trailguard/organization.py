@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,7 +28,8 @@ from trailguard.warm import ORGANIZATION_TTL
 if TYPE_CHECKING:
     from trailguard.resource import Deps
 
-WORKERS = 8  # accounts read at once by the key and bucket guards
+WORKERS = 8  # accounts read at once by the census
+REGIONS = "regions"  # the warm entry of the regions in scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +45,14 @@ class Scope:
         return tuple(sorted({trail.account for trail in self.trails}))
 
 
+def _always(settings: Settings) -> set[str]:
+    """The central and management accounts: always part of the organization."""
+    return {settings.central_key.account, *([settings.management_account_id] if settings.management_account_id else [])}
+
+
 def organization_accounts(deps: Deps) -> tuple[frozenset[str], tuple[str, ...]]:
     settings = deps.settings
-    always = {settings.central_key.account}
-    if settings.management_account_id:
-        always.add(settings.management_account_id)
+    always = _always(settings)
     if settings.accounts:
         return frozenset(always | set(settings.accounts)), ()
     listed, problems = deps.warm.value("accounts", ORGANIZATION_TTL, lambda: _list_accounts(deps))
@@ -94,12 +99,13 @@ def regions(deps: Deps) -> tuple[str, ...]:
         names = sorted(region["RegionName"] for region in ec2.describe_regions(AllRegions=False)["Regions"])
         return tuple(names) or (key_region,)
 
-    return deps.warm.value("regions", ORGANIZATION_TTL, enabled)
+    return deps.warm.value(REGIONS, ORGANIZATION_TTL, enabled)
 
 
 @dataclass(frozen=True, slots=True)
-class Inventory:
-    """Every trail the organization's accounts own (their configuration), and what could not be read."""
+class Census:
+    """Every trail the organization's accounts own (their configuration), read afresh, and what could not be
+    read: the audit's view of the organization (the sweep reads it account by account, in its workers)."""
 
     accounts: frozenset[str]
     trails: tuple[Trail, ...]  # by ARN
@@ -109,30 +115,54 @@ class Inventory:
 
     def scope(self, settings: Settings) -> Scope:
         """The trails that use the central key or deliver to the central bucket."""
-        scoped = tuple(
-            trail
-            for trail in self.trails
-            if trail.kms_key_id == settings.central_key_arn or trail.s3_bucket == settings.log_bucket
-        )
-        return Scope(self.accounts, scoped, self.problems, self.organization_known)
+        return Scope(self.accounts, in_scope(self.trails, settings), self.problems, self.organization_known)
+
+
+def in_scope(trails: Iterable[Trail], settings: Settings) -> tuple[Trail, ...]:
+    return tuple(
+        trail
+        for trail in trails
+        if trail.kms_key_id == settings.central_key_arn or trail.s3_bucket == settings.log_bucket
+    )
 
 
 def discover(deps: Deps) -> Scope:
-    """Every trail of the organization that uses the central key or delivers to the central bucket."""
-    return inventory(deps).scope(deps.settings)
+    """The organization and the trails that use the central key or deliver to the central bucket, from the
+    inventory the sweep keeps (and trail events keep current): no account or region is read here. The accounts
+    are the inventory's when it is fresh, else listed (one paginated ListAccounts, kept warm); a missing or stale
+    inventory is named in the scope's problems, and the next sweep rebuilds it."""
+    settings = deps.settings
+    problems: list[str] = []
+    kept = deps.inventory.organization()
+    max_age = timedelta(hours=settings.inventory_max_age_hours)
+    if kept is None:
+        problems.append("the inventory of the organization's trails is empty until the first sweep builds it")
+    elif deps.now() - kept.listed > max_age:
+        problems.append(
+            f"the inventory was last rebuilt at {kept.listed:%Y-%m-%dT%H:%M:%SZ}, more than "
+            f"{settings.inventory_max_age_hours} h ago: the sweep is not running (see the sweep heartbeat alarm)"
+        )
+    listing: tuple[str, ...] = ()
+    if kept is not None and not settings.accounts and not kept.problems and not problems:
+        accounts = frozenset(kept.accounts | _always(settings))
+    else:
+        accounts, listing = organization_accounts(deps)
+    trails = tuple(deps.inventory.trails(key_arn=settings.central_key_arn, bucket=settings.log_bucket))
+    if problems:
+        logger.warning("inventory incomplete", problems=problems)
+    return Scope(accounts, in_scope(trails, settings), (*listing, *problems), organization_known=not listing)
 
 
-def inventory(deps: Deps, *, tolerant: bool = False) -> Inventory:
-    """Every trail of the organization, read in its home region with its owner's credentials: ListTrails in
-    each account and region (shadow copies and organization trails seen from members are skipped), GetTrail
-    for each. Accounts are read in parallel, each account's regions one after another. `tolerant` (the
-    sweep): an account whose reading fails even transiently is named in the problems instead of raising."""
+def census(deps: Deps, *, tolerant: bool = False) -> Census:
+    """Every trail of the organization, read in its home region with its owner's credentials (`account_trails`
+    for each account, in parallel). `tolerant` (the audit): an account whose reading fails even transiently is
+    named in the problems instead of raising."""
     accounts, problems = organization_accounts(deps)
     names = regions(deps)
     deps.sessions.own_account  # resolved once, before the threads ask for it  # noqa: B018
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = list(pool.map(lambda account: _inventory_account(deps, account, names, tolerant), sorted(accounts)))
-    found = {trail.arn: trail for trails, _ in results for trail in trails.values()}
+        results = list(pool.map(lambda account: _census_account(deps, account, names, tolerant), sorted(accounts)))
+    found = {trail.arn: trail for trails, _ in results for trail in trails}
     issues = [*problems, *(issue for _, account_issues in results for issue in account_issues)]
     if issues:
         logger.warning("trails of the organization partly unknown", problems=issues)
@@ -140,39 +170,81 @@ def inventory(deps: Deps, *, tolerant: bool = False) -> Inventory:
     unread = frozenset(
         account for account, (_, account_issues) in zip(sorted(accounts), results, strict=True) if account_issues
     )
-    return Inventory(accounts, trails, tuple(issues), organization_known=not problems, unread=unread)
+    return Census(accounts, trails, tuple(issues), organization_known=not problems, unread=unread)
 
 
-def _inventory_account(
-    deps: Deps, account: str, names: tuple[str, ...], tolerant: bool
-) -> tuple[dict[str, Trail], list[str]]:
-    found: dict[str, Trail] = {}
-    issues: list[str] = []
+def _census_account(deps: Deps, account: str, names: tuple[str, ...], tolerant: bool) -> tuple[list[Trail], list[str]]:
     try:
-        for region in names:
-            try:
-                _inventory_region(deps, account, region, found)
-            except AccessError as error:
-                issues.append(str(error))
-                break  # no credentials for this account: no other region will do better
-            except (ClientError, BotoCoreError) as error:
-                if is_transient(error) and not tolerant:
-                    raise
-                issues.append(f"trails of {account} in {region} unreadable ({error_code(error)})")
+        listed = account_trails(deps, account, names)
+        return listed.trails, list(listed.problems)
+    except (ClientError, BotoCoreError) as error:
+        if not tolerant:
+            raise
+        return [], [f"trails of {account} unreadable ({error_code(error)})"]
     finally:
         deps.sessions.release(account)  # memory does not grow with the organization
-    return found, issues
 
 
-def _inventory_region(deps: Deps, account: str, region: str, found: dict[str, Trail]) -> None:
-    client = deps.sessions.client("cloudtrail", account, region)
-    for info in _list_trails(client):
-        arn = info["TrailARN"]
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An account's own trails (configuration read in each trail's home region), and what could not be read."""
+
+    trails: list[Trail]
+    problems: tuple[str, ...] = ()
+
+
+def account_trails(deps: Deps, account: str, names: tuple[str, ...]) -> Listed:
+    """The trails `account` owns whose home region is one of `names`: one ListTrails for the whole account
+    (ListTrails lists the account's trails with each one's home region, where DescribeTrails is per region),
+    then GetTrail of each in its home region. Per region instead (one ListTrails each) when
+    TRAILGUARD_TRAIL_LISTING=regional, or when the answer names no home region. Shadow copies and the
+    organization trail seen from a member are skipped. Transient errors raise; lasting ones are problems."""
+    first = deps.settings.central_key.region if deps.settings.central_key.region in names else names[0]
+    listing: dict[str, str] = {}  # ARN -> home region
+    problems: list[str] = []
+    try:
+        if deps.settings.trail_listing == "account":
+            infos = list(_list_trails(deps.sessions.client("cloudtrail", account, first)))
+            if all(info.get("HomeRegion") for info in infos):
+                listing = {info["TrailARN"]: info["HomeRegion"] for info in infos}
+            else:
+                listing = _listed_per_region(deps, account, names)
+        else:
+            listing = _listed_per_region(deps, account, names)
+    except AccessError as error:
+        return Listed([], (str(error),))
+    except (ClientError, BotoCoreError) as error:
+        if is_transient(error):
+            raise
+        return Listed([], (f"trails of {account} unreadable ({error_code(error)}: {error_message(error)})",))
+    trails: list[Trail] = []
+    for arn, home in sorted(listing.items()):
         parsed = parse_trail_arn(arn)
-        home = info.get("HomeRegion") or (parsed.region if parsed else region)
-        if arn in found or parsed is None or home != region or parsed.account != account:
-            continue  # shadow copies, other regions' trails and organization trails seen from members
-        found[arn] = Trail.from_api(Resource.trail(arn), {**client.get_trail(Name=arn)["Trail"], "HomeRegion": home})
+        if parsed is None or parsed.account != account or home not in names:
+            continue  # organization trails seen from members; trails of regions outside the scope
+        client = deps.sessions.client("cloudtrail", account, home)
+        try:
+            config = client.get_trail(Name=arn)["Trail"]
+        except ClientError as error:
+            if is_transient(error):
+                raise
+            if error_code(error) != "TrailNotFoundException":  # deleted since it was listed: nothing to judge
+                problems.append(f"trail {arn} unreadable ({error_code(error)})")
+            continue
+        trails.append(Trail.from_api(Resource.trail(arn), {**config, "HomeRegion": home}))
+    return Listed(trails, tuple(problems))
+
+
+def _listed_per_region(deps: Deps, account: str, names: tuple[str, ...]) -> dict[str, str]:
+    listing: dict[str, str] = {}
+    for region in names:
+        for info in _list_trails(deps.sessions.client("cloudtrail", account, region)):
+            arn = info["TrailARN"]
+            parsed = parse_trail_arn(arn)
+            home = info.get("HomeRegion") or (parsed.region if parsed else region)
+            if home == region:  # a shadow copy is listed in its own home region
+                listing[arn] = home
+    return listing
 
 
 def _list_trails(client: Any) -> Iterable[dict[str, Any]]:

@@ -15,6 +15,7 @@ from trailguard.advice import explain
 from trailguard.context import Context
 from trailguard.events import ApiCallEvent
 from trailguard.findings import Finding, Resource, Status, Violation
+from trailguard.inventory import Inventory, NoInventory
 from trailguard.ledger import Ledger, NoLedger
 from trailguard.publisher import Publisher
 from trailguard.sessions import SessionFactory, is_transient
@@ -38,6 +39,7 @@ class Deps:
     warm: Warm = field(default_factory=Warm)
     ledger: Ledger = field(default_factory=NoLedger)
     now: Callable[[], datetime] = _utc_now  # wall-clock time: the lifecycle, the write budget, exemption expiry
+    inventory: Inventory = field(default_factory=NoInventory)  # the organization's trails between sweeps
 
 
 @dataclass(frozen=True, slots=True)

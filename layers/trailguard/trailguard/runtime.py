@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from trailguard.errors import EventParseError
 from trailguard.events import EVENT_KEY_JMESPATH, parse_api_call
+from trailguard.inventory import Inventory, NoInventory, TableInventory
 from trailguard.ledger import Ledger, NoLedger, TableLedger
 from trailguard.observability import count, logger, metrics
 from trailguard.pipeline import handle_event
@@ -34,17 +35,23 @@ def dependencies(settings: Settings, container: Warm, sessions: SessionFactory |
             f"sessions:{role}:{partition}", SESSIONS_TTL, lambda: SessionFactory(role, partition=partition)
         )
     ledger: Ledger = NoLedger()
+    inventory: Inventory = NoInventory()
     if settings.state_table:
         key = settings.central_key  # the table is in the stack's own account and region, beside the key
         factory = sessions
-        ledger = TableLedger(lambda: factory.client("dynamodb", factory.own_account, key.region), settings.state_table)
+
+        def table() -> Any:
+            return factory.client("dynamodb", factory.own_account, key.region)
+
+        ledger = TableLedger(table, settings.state_table)
+        inventory = TableInventory(table, settings.state_table)
     hub = None
     if settings.security_hub:
         key, own = settings.central_key, sessions.own_account
         client = sessions.client("securityhub", own, key.region)
         hub = SecurityHubMirror(client, product_arn(key.partition, key.region, own))
     publisher = SnsPublisher(sessions, settings.topic_arn, chat=settings.chat_format, hub=hub)
-    return Deps(settings, sessions, publisher, container, ledger, container.wall)
+    return Deps(settings, sessions, publisher, container, ledger, container.wall, inventory)
 
 
 def run(
@@ -136,12 +143,45 @@ def _ids(event: Any) -> dict[str, Any]:
 
 
 def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]], container: Warm) -> dict[str, Any]:
-    """A scheduled job (the sweep): the same settings, credentials and publisher as the event handlers."""
-    summary = job(dependencies(Settings.from_env(os.environ), container))
+    """A scheduled job (the sweep's planner): the same settings, credentials and publisher as the event handlers."""
+    result = job(dependencies(Settings.from_env(os.environ), container))
+    metrics.add_metric(name="sweep_planned", unit=MetricUnit.Count, value=1)
+    return result
+
+
+def run_batch(
+    event: Any, context: Any, job: Callable[[Deps, str, int], dict[str, Any]], container: Warm
+) -> dict[str, Any]:
+    """An SQS batch (the sweep's workers): each record is one job, a record that fails is reported alone
+    (partial batch response) so that SQS delivers only it again, up to the queue's dead-letter queue."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    deps = dependencies(Settings.from_env(os.environ), container)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle(record: SQSRecord) -> dict[str, Any]:  # Powertools passes the record by this name
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        try:
+            result = job(deps, record.body, attempt)
+        except Exception as error:
+            # Reported as this record's failure (SQS delivers it again); the reason is in the log.
+            count("failed")
+            logger.exception("record failed", message_id=record.message_id, attempt=attempt, error=type(error).__name__)
+            raise
+        if "summary" in result:
+            summary_metrics(result["summary"])
+        return result
+
+    response = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return dict(response)
+
+
+def summary_metrics(summary: dict[str, Any]) -> None:
+    """A sweep's summary as metrics, alarmed on in template.yaml: a resource the sweep could not evaluate, an
+    account it could not read, and the heartbeat of completed sweeps."""
     for outcome, number in summary.get("outcomes", {}).items():
         metrics.add_metric(name=outcome, unit=MetricUnit.Count, value=number)
-    # Alarmed on in template.yaml: a resource the sweep could not evaluate, an account it could not read.
     metrics.add_metric(name="sweep_failures", unit=MetricUnit.Count, value=len(summary.get("failures", [])))
     metrics.add_metric(name="sweep_unreachable", unit=MetricUnit.Count, value=len(summary.get("unreachable", [])))
     metrics.add_metric(name="sweep_completed", unit=MetricUnit.Count, value=1)
-    return summary

@@ -20,6 +20,7 @@ from trailguard.arns import (
     BUCKET_NAME,
     BUS_ARN,
     ORG_ID,
+    QUEUE_URL,
     REGION,
     ROLE_ARN,
     ROLE_NAME,
@@ -196,6 +197,19 @@ class Settings(BaseModel):
     own_roles: Annotated[tuple[str, ...] | None, Optional, _listing(ROLE_ARN, "an IAM role ARN")] = Field(
         None, alias="TRAILGUARD_FUNCTION_ROLES"
     )
+    # The sweep's fan-out: the queue the planner fills with one message per account, and how often a message
+    # is tried before its account is reported as not evaluated (the queue's maxReceiveCount).
+    sweep_queue_url: Annotated[str | None, Optional, _matching(QUEUE_URL, "an SQS queue URL")] = Field(
+        None, alias="TRAILGUARD_SWEEP_QUEUE_URL"
+    )
+    sweep_attempts: Annotated[int, Optional, _whole(1)] = Field(3, alias="TRAILGUARD_SWEEP_ATTEMPTS")
+    # "account": one ListTrails per account lists every region's trails with their home region (ListTrails is
+    # documented per account, DescribeTrails per region); "regional": one ListTrails per region.
+    trail_listing: Annotated[str, Optional, _choice("account", "regional")] = Field(
+        "account", alias="TRAILGUARD_TRAIL_LISTING"
+    )
+    # The inventory older than this is reported as stale by the key and bucket checks (the sweep rebuilds it).
+    inventory_max_age_hours: Annotated[int, Optional, _whole(1)] = Field(24, alias="TRAILGUARD_INVENTORY_MAX_AGE_HOURS")
 
     def exemption(self, arn: str, today: date) -> Exemption | None:
         """The security team's exemption that covers this trail today, if any."""

@@ -1,16 +1,25 @@
 """The scheduled sweep: what events miss (EventBridge delivery is best effort, a forwarder may be missing).
 
-Every trail the organization's accounts own, then the central key and the central bucket, go through the same
-pipeline an event naming each would: the same checks, the same repairs, the same one message per
-non-compliant resource, with `trigger.type` "sweep". One resource that fails does not stop the others.
+The sweep fans out through SQS, so that no invocation grows with the organization:
+
+- **The planner** (on the schedule) lists the organization's accounts and regions, keeps them in the
+  inventory, reads the organization trails once, evaluates the central key and the central bucket (once per
+  sweep, against the inventory), and sends one message per account to the sweep queue.
+- **The workers** (SQS, in batches, at a bounded concurrency) evaluate each account: its trails (one ListTrails
+  for the account, GetTrail and GetTrailStatus of each), then its coverage and forwarding rules, through the
+  same pipeline an event would, with trigger "sweep"; they replace the account's rows of the inventory and
+  report to the sweep's progress row. The worker whose report completes the sweep publishes its summary.
+
+`walk` is the same evaluation in one process, for `trailguard audit`.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -18,27 +27,39 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from trailguard.account.facts import organization_trails
+from trailguard.account.facts import with_status
 from trailguard.account.guard import GUARD as ACCOUNT
 from trailguard.account.guard import AccountTarget
 from trailguard.bucket.guard import GUARD as BUCKET
-from trailguard.findings import SweepSummary
+from trailguard.findings import Resource, SweepSummary
+from trailguard.inventory import Organization
 from trailguard.key.guard import GUARD as KEY
+from trailguard.ledger import parse_stamp, stamp
 from trailguard.observability import logger
-from trailguard.organization import Inventory, inventory, regions
+from trailguard.organization import (
+    REGIONS,
+    Census,
+    Scope,
+    account_trails,
+    discover,
+    in_scope,
+    organization_accounts,
+    regions,
+)
 from trailguard.pipeline import SWEEP, evaluate
 from trailguard.resource import Deps, Outcome
 from trailguard.sessions import AccessError, error_code
-from trailguard.trail.facts import Trail, TrailAdapter
+from trailguard.trail.facts import Trail, TrailAdapter, TrailStatus
 from trailguard.trail.guard import GUARD as TRAIL
 from trailguard.trail.guard import TrailTarget
 
 Progress = Callable[[int, int], None]  # (resources evaluated so far, resources to evaluate)
+MESSAGE_SCHEMA = "trailguard.sweep-account/1"
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluated:
-    """One resource the walk evaluated: its outcome, or why it could not be evaluated."""
+    """One resource the sweep evaluated: its outcome, or why it could not be evaluated."""
 
     resource: str
     outcome: Outcome | None
@@ -46,129 +67,366 @@ class Evaluated:
 
 
 @dataclass(frozen=True, slots=True)
-class Walk:
-    """What walking the organization found: the inventory it read and each resource's evaluation, in order."""
+class AccountSweep:
+    """What evaluating one account found: its trails, each evaluation, and what could not be read."""
 
-    inventory: Inventory
+    account: str
+    trails: tuple[Trail, ...]
+    evaluated: tuple[Evaluated, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """What walking the organization found: the census it read and each resource's evaluation, in order."""
+
+    census: Census
     evaluated: tuple[Evaluated, ...]
 
 
-def walk(deps: Deps, *, workers: int = 1, progress: Progress | None = None) -> Walk:
-    """Evaluate the central key, the central bucket, then account by account each trail and the account's
-    coverage, through the pipeline with trigger "sweep". One resource that fails does not stop the others.
-    `workers` > 1: that many accounts are evaluated at once (the key and the bucket first, alone)."""
-    found = inventory(deps, tolerant=True)
-    scope = found.scope(deps.settings)
-    management = deps.settings.management_account_id
-    unjudged: list[Evaluated] = []
-    organization: tuple[Trail, ...] | None
-    if management is not None and management in found.unread:
-        # The inventory missed the management account: read its organization trails afresh, or judge no coverage
-        # (without them every member would look unrecorded).
-        try:
-            organization = organization_trails(deps)
-        except Exception as error:  # noqa: BLE001 - coverage is skipped and said so; the rest of the sweep goes on
-            problem = f"organization trails of {management}: {error_code(error)}: {error}"
-            unjudged.append(Evaluated(f"account coverage ({management} unread)", None, problem))
-            organization = None
-    else:
-        organization = organization_trails(deps, [t for t in found.trails if t.account == management])
-    owned: dict[str, list[Trail]] = {}
-    for trail in found.trails:
-        owned.setdefault(trail.account, []).append(trail)
-    accounts = sorted(found.accounts | set(owned))
-    covered = [account for account in accounts if account in found.accounts and account not in found.unread]
-    total = 2 + len(found.trails) + (len(covered) if organization is not None else 0)
-    done = [0]
-    lock = threading.Lock()
+def _run(resource: str, evaluation: Callable[[], Outcome]) -> Evaluated:
+    try:
+        return Evaluated(resource, evaluation())
+    except Exception as error:  # noqa: BLE001 - one resource must not stop the sweep; each failure is kept
+        logger.exception("sweep could not evaluate a resource", resource=resource)
+        return Evaluated(resource, None, f"{resource}: {error_code(error)}: {error}")
 
-    def run(resource: str, evaluation: Callable[[], Outcome]) -> Evaluated:
-        try:
-            result = Evaluated(resource, evaluation())
-        except Exception as error:  # noqa: BLE001 - one resource must not stop the walk; each failure is kept
-            logger.exception("sweep could not evaluate a resource", resource=resource)
-            result = Evaluated(resource, None, f"{resource}: {error_code(error)}: {error}")
-        if progress is not None:
-            with lock:
-                done[0] += 1
-                progress(done[0], total)
-        return result
 
-    def account_work(account: str) -> list[Evaluated]:
-        # Each trail, then whether every region of the account is recorded (a deleted or stopped trail is found
-        # here without its event); the account's clients are released after it.
-        results: list[Evaluated] = []
-        trails = [_with_status(deps, trail) for trail in owned.get(account, ())]
-        for trail in trails:
-            # The inventory already holds the trail's configuration, and its status was just read: the trail's
-            # checks and the account's coverage share that one GetTrailStatus.
-            target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
-            results.append(run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps)))
-        if organization is not None and account in covered:
-            coverage = AccountTarget(account, tuple(trails), organization, forwarding=True)
-            results.append(run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps)))
-        deps.sessions.release(account)
-        return results
-
-    evaluated = [
-        run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope)),
-        run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope)),
+def evaluate_central(deps: Deps, scope: Scope) -> list[Evaluated]:
+    """The central key, then the central bucket."""
+    return [
+        _run(deps.settings.central_key_arn, lambda: evaluate(KEY, None, SWEEP, deps, scope=scope)),
+        _run(deps.settings.log_bucket, lambda: evaluate(BUCKET, None, SWEEP, deps, scope=scope)),
     ]
-    if workers > 1 and len(accounts) > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            per_account = list(pool.map(account_work, accounts))
-    else:
-        per_account = [account_work(account) for account in accounts]
-    evaluated += [item for results in per_account for item in results] + unjudged
-    return Walk(found, tuple(evaluated))
+
+
+def sweep_account(
+    deps: Deps,
+    account: str,
+    names: tuple[str, ...],
+    organization: tuple[Trail, ...] | None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> AccountSweep:
+    """Each trail of the account, then whether every region of it is recorded and forwards its events (a deleted
+    or stopped trail is found here without its event). `organization`: the organization trails with their
+    status (None: unknown, the coverage is not judged). Transient errors reading the account raise; the account's
+    clients are released after it."""
+    try:
+        listed = account_trails(deps, account, names)
+        evaluated: list[Evaluated] = []
+        trails = [_with_status(deps, trail) for trail in listed.trails]
+        for trail in trails:
+            # The configuration was just read, and its status: the trail's checks and the account's coverage share
+            # that one GetTrailStatus.
+            target = TrailTarget(trail.ref, ("trail.logging",), known=trail)
+            evaluated.append(_run(trail.arn, partial(evaluate, TRAIL, target, SWEEP, deps)))
+            if progress is not None:
+                progress()
+        if organization is not None and not listed.problems:
+            coverage = AccountTarget(account, tuple(trails), organization, forwarding=True)
+            evaluated.append(_run(f"account {account}", partial(evaluate, ACCOUNT, coverage, SWEEP, deps)))
+            if progress is not None:
+                progress()
+        return AccountSweep(account, tuple(listed.trails), tuple(evaluated), listed.problems)
+    finally:
+        deps.sessions.release(account)  # memory does not grow with the organization
 
 
 def _with_status(deps: Deps, trail: Trail) -> Trail:
     """The trail with its status; as it was when the status cannot be read (its evaluation reads it again and
-    reports why, or raises a transient error to the walk)."""
+    reports why, or raises a transient error)."""
     try:
         return TrailAdapter(deps.sessions).read_status(trail)
     except (AccessError, ClientError, BotoCoreError):
         return trail
 
 
-def sweep(deps: Deps) -> dict[str, Any]:
-    """Evaluate the central key, the central bucket and every trail; publish the sweep's summary; return it."""
-    started = time.monotonic()
-    walked = walk(deps)
-    found = walked.inventory
-    results: Counter[str] = Counter()
-    by_check: Counter[tuple[str, str]] = Counter()
+def organization_trails(deps: Deps, names: tuple[str, ...]) -> tuple[tuple[Trail, ...] | None, tuple[str, ...]]:
+    """The management account's organization trails with their status (None and why when unreadable: without
+    them every member would look unrecorded, so the coverage is not judged)."""
+    management = deps.settings.management_account_id
+    if management is None:
+        return (), ()
+    try:
+        listed = account_trails(deps, management, names)
+        if listed.problems:
+            return None, listed.problems
+        return with_status(deps, [trail for trail in listed.trails if trail.organization_trail]), ()
+    except Exception as error:  # noqa: BLE001 - the coverage is skipped and said so; the rest of the sweep goes on
+        return None, (f"organization trails of {management}: {error_code(error)}: {error}",)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In one process: trailguard audit.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def walk(deps: Deps, *, workers: int = 1, progress: Progress | None = None) -> Walk:
+    """Evaluate the central key, the central bucket, then account by account each trail and the account's
+    coverage, through the pipeline with trigger "sweep", in this process. `workers` > 1: that many accounts at
+    once. The key and the bucket are judged against the trails just read."""
+    accounts, problems = organization_accounts(deps)
+    names = regions(deps)
+    deps.sessions.own_account  # resolved once, before the threads ask for it  # noqa: B018
+    organization, unjudged = organization_trails(deps, names)
+    done, lock = [0], threading.Lock()
+    total = [2 + len(accounts)]
+
+    def advance() -> None:
+        if progress is not None:
+            with lock:
+                done[0] += 1
+                total[0] = max(total[0], done[0] + 2)
+                progress(done[0], total[0])
+
+    def one(account: str) -> AccountSweep:
+        try:
+            return sweep_account(deps, account, names, organization, progress=advance)
+        except Exception as error:  # noqa: BLE001 - an unreadable account is named; the others go on
+            return AccountSweep(account, (), (), (f"trails of {account} unreadable ({error_code(error)})",))
+
+    ordered = sorted(accounts)
+    if workers > 1 and len(ordered) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            swept = list(pool.map(one, ordered))
+    else:
+        swept = [one(account) for account in ordered]
+    trails = tuple(sorted((trail for item in swept for trail in item.trails), key=lambda trail: trail.arn))
+    issues = (*problems, *unjudged, *(problem for item in swept for problem in item.problems))
+    census = Census(
+        accounts,
+        trails,
+        issues,
+        organization_known=not problems,
+        unread=frozenset(item.account for item in swept if item.problems),
+    )
+    scope = Scope(accounts, in_scope(trails, deps.settings), issues, not problems)
+    central = evaluate_central(deps, scope)
+    for _ in central:
+        advance()
+    unjudged_items = [Evaluated(f"account coverage ({problem})", None, problem) for problem in unjudged]
+    evaluated = [*central, *(entry for item in swept for entry in item.evaluated), *unjudged_items]
+    return Walk(census, tuple(evaluated))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On Lambda: the planner and its workers.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def new_sweep_id(deps: Deps) -> str:
+    """Sortable by start time: the latest sweep is the last row."""
+    return f"{deps.now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def part(evaluated: Iterable[Evaluated], **extra: Any) -> dict[str, Any]:
+    """What a piece of the sweep found, in the shape the summary adds up."""
+    outcomes: Counter[str] = Counter()
+    findings: Counter[str] = Counter()
     changed: list[str] = []
     failures: list[str] = []
-    for item in walked.evaluated:
+    for item in evaluated:
         if item.outcome is None:
             failures.append(item.failure or item.resource)
             continue
-        results[item.outcome.result.value] += 1
-        by_check.update(item.outcome.findings.items())
+        outcomes[item.outcome.result.value] += 1
+        findings.update(f"{check} {status}" for check, status in item.outcome.findings.items())
         if item.outcome.message_id is not None:
             changed.append(item.resource)
-    summary: dict[str, Any] = {
-        "result": "swept",
-        "accounts": len(found.accounts),
-        "regions": list(regions(deps)),
-        "trails": len(found.trails),
-        "outcomes": dict(sorted(results.items())),
-        "findings": _nested(by_check),
+    return {
+        "outcomes": dict(outcomes),
+        "findings": dict(findings),
         "changed": changed,
         "failures": failures,
-        "unreachable": list(found.problems),
-        "seconds": round(time.monotonic() - started, 3),
+        "trails": 0,
+        "unreachable": [],
+        **extra,
     }
+
+
+def trail_message(trail: Trail) -> dict[str, Any]:
+    """An organization trail as the planner hands it to the workers (what the coverage needs)."""
+    return {
+        "arn": trail.arn,
+        "home": trail.home_region,
+        "multi": trail.multi_region,
+        "logging": trail.status.is_logging if trail.status is not None else None,
+    }
+
+
+def trail_from_message(data: dict[str, Any]) -> Trail:
+    status = None if data.get("logging") is None else TrailStatus(bool(data["logging"]))
+    return Trail(
+        Resource.trail(data["arn"]),
+        data["home"],
+        multi_region=bool(data["multi"]),
+        organization_trail=True,
+        status=status,
+    )
+
+
+def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+    """The planner: list, keep, judge the central key and bucket, and send one message per account."""
+    settings = deps.settings
+    if not settings.sweep_queue_url:
+        raise RuntimeError("TRAILGUARD_SWEEP_QUEUE_URL is not set: the sweep has no queue for its workers")
+    started = deps.now()
+    closed = close_unfinished(deps)
+    accounts, problems = organization_accounts(deps)
+    names = regions(deps)
+    deps.inventory.keep_organization(Organization(accounts, names, started, problems))
+    organization, unjudged = organization_trails(deps, names)
+    central = evaluate_central(deps, discover(deps))
+    sweep = new_sweep_id(deps)
+    ordered = sorted(accounts)
+    deps.inventory.start_sweep(
+        sweep,
+        len(ordered),
+        part(
+            central,
+            accounts=len(ordered),
+            regions=list(names),
+            started=stamp(started),
+            unreachable=[*problems, *unjudged],
+        ),
+        started,
+    )
+    messages = [
+        {
+            "schema": MESSAGE_SCHEMA,
+            "sweep": sweep,
+            "account": account,
+            "regions": list(names),
+            "organization": None if organization is None else [trail_message(t) for t in organization],
+        }
+        for account in ordered
+    ]
+    (send or partial(_send, deps))(messages)
+    result: dict[str, Any] = {
+        "result": "planned",
+        "sweep": sweep,
+        "accounts": len(ordered),
+        "regions": list(names),
+        "central": {item.resource: (item.outcome.result.value if item.outcome else "failed") for item in central},
+        "closed": closed,
+    }
+    logger.info("sweep planned", **result)
+    if not ordered:  # nothing to wait for: the summary goes out now
+        finish(deps, sweep)
+    return result
+
+
+def _send(deps: Deps, messages: list[dict[str, Any]]) -> None:
+    """SendMessageBatch, ten at a time; an entry SQS refuses is sent again, then raises."""
+    settings = deps.settings
+    assert settings.sweep_queue_url is not None
+    sqs = deps.sessions.client("sqs", deps.sessions.own_account, settings.central_key.region)
+    for start in range(0, len(messages), 10):
+        entries = [
+            {"Id": str(index), "MessageBody": json.dumps(message)}
+            for index, message in enumerate(messages[start : start + 10])
+        ]
+        for _ in range(3):
+            failed = sqs.send_message_batch(QueueUrl=settings.sweep_queue_url, Entries=entries).get("Failed", [])
+            refused = {entry["Id"] for entry in failed}
+            entries = [entry for entry in entries if entry["Id"] in refused]
+            if not entries:
+                break
+        if entries:
+            raise RuntimeError(f"the sweep queue refused {len(entries)} message(s): {failed[0].get('Code')}")
+
+
+def work(deps: Deps, body: str, attempt: int) -> dict[str, Any]:
+    """A worker's record: evaluate one account, replace its rows of the inventory, report to the sweep. A
+    transient failure raises (SQS delivers the message again) until the last attempt, which reports the account
+    as not evaluated so that the sweep still completes and says why."""
+    message = json.loads(body)
+    if not isinstance(message, dict) or message.get("schema") != MESSAGE_SCHEMA:
+        raise ValueError(f"not a sweep message ({MESSAGE_SCHEMA})")
+    sweep, account, names = str(message["sweep"]), str(message["account"]), tuple(message["regions"])
+    organization = message.get("organization")
+    trails = None if organization is None else tuple(trail_from_message(item) for item in organization)
+    deps.warm.put(REGIONS, names)  # the planner's regions: the coverage needs no DescribeRegions of its own
+    try:
+        swept = sweep_account(deps, account, names, trails)
+    except Exception as error:
+        if attempt < deps.settings.sweep_attempts:
+            logger.warning("account not swept; SQS will deliver it again", account=account, attempt=attempt)
+            raise
+        reason = f"{account} not evaluated after {attempt} attempts ({error_code(error)}: {error})"
+        logger.error("account not swept", account=account, reason=reason)
+        found = part((), unreachable=[reason], account=account)
+    else:
+        if not swept.problems:
+            deps.inventory.replace_account(account, swept.trails, deps.now())
+        found = part(swept.evaluated, trails=len(swept.trails), unreachable=list(swept.problems), account=account)
+    state = deps.inventory.report(sweep, account, found, deps.now())
+    result: dict[str, Any] = {"account": account, "sweep": sweep, "reported": len(state.reported)}
+    if state.expected and len(state.reported) >= state.expected:
+        summary = finish(deps, sweep)
+        if summary is not None:
+            result["summary"] = summary
+    return result
+
+
+def finish(deps: Deps, sweep: str, missing: int = 0) -> dict[str, Any] | None:
+    """Add up the sweep's parts and publish its summary, once (None: another worker did)."""
+    if not deps.inventory.claim_summary(sweep):
+        return None
+    summary = add_up(deps.inventory.sweep_parts(sweep), deps, missing)
     logger.info("sweep done", **summary)
     summary["message_id"] = deps.publisher.publish_summary(SweepSummary(summary, deps.now()))
     return summary
 
 
-def _nested(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
-    """{check: {status: resources}}."""
+def close_unfinished(deps: Deps) -> str | None:
+    """The previous sweep, if some of its accounts never reported (their messages went to the dead-letter
+    queue): its summary goes out now, naming how many are missing."""
+    latest = deps.inventory.latest_sweep()
+    if latest is None:
+        return None
+    sweep, state = latest
+    if state.published or len(state.reported) >= state.expected:
+        return None
+    missing = state.expected - len(state.reported)
+    return sweep if finish(deps, sweep, missing) is not None else None
+
+
+def add_up(parts: Iterable[dict[str, Any]], deps: Deps, missing: int = 0) -> dict[str, Any]:
+    """{central part, account parts...} -> the summary of trailguard.sweep/1."""
+    outcomes: Counter[str] = Counter()
+    findings: Counter[str] = Counter()
+    changed: list[str] = []
+    failures: list[str] = []
+    unreachable: list[str] = []
+    trails = 0
+    head: dict[str, Any] = {}
+    for piece in parts:
+        if "started" in piece:
+            head = piece
+        outcomes.update(piece.get("outcomes", {}))
+        findings.update(piece.get("findings", {}))
+        changed += piece.get("changed", [])
+        failures += piece.get("failures", [])
+        unreachable += piece.get("unreachable", [])
+        trails += int(piece.get("trails", 0))
+    if missing:
+        failures.append(f"{missing} account(s) never reported: their messages are in the sweep's dead-letter queue")
+    started = parse_stamp(head["started"]) if "started" in head else deps.now()
     nested: dict[str, dict[str, int]] = {}
-    for (check, status), number in sorted(counts.items()):
+    for key, number in sorted(findings.items()):
+        check, _, status = key.partition(" ")
         nested.setdefault(check, {})[status] = number
-    return nested
+    return {
+        "result": "swept",
+        "accounts": int(head.get("accounts", 0)),
+        "regions": list(head.get("regions", [])),
+        "trails": trails,
+        "outcomes": dict(sorted(outcomes.items())),
+        "findings": nested,
+        "changed": changed,
+        "failures": failures,
+        "unreachable": unreachable,
+        "seconds": round(max((deps.now() - started).total_seconds(), 0.0), 3),
+    }

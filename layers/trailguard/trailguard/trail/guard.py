@@ -71,8 +71,11 @@ class TrailGuard:
         try:
             if target.known is not None:  # the configuration already read; its status too, when it was
                 return target.known if target.known.status is not None else adapter.read_status(target.known)
-            return adapter.read(target.ref)
+            trail = adapter.read(target.ref)
+            deps.inventory.keep_trail(trail, deps.now())  # the key and bucket guards read the inventory
+            return trail
         except TrailNotFound:
+            deps.inventory.forget_trail(target.ref.account, target.ref.arn)
             if target.deleted:
                 return Trail.gone(target.ref)
             raise Ignored("the trail no longer exists; its DeleteTrail event reports it", target.ref.arn) from None
@@ -116,7 +119,10 @@ class TrailGuard:
         repairs.repair(trail, checks, deps, attempts)
 
     def confirm(self, trail: Trail, attempts: Attempts, deps: Deps) -> Trail:
-        return repairs.confirm(trail, attempts, deps)
+        fresh = repairs.confirm(trail, attempts, deps)
+        if fresh.kms_key_id != trail.kms_key_id:
+            deps.inventory.keep_trail(fresh, deps.now())
+        return fresh
 
 
 GUARD = TrailGuard()

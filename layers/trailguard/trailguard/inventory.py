@@ -1,0 +1,340 @@
+"""The inventory: what TrailGuard knows of the organization between sweeps, kept in the state table.
+
+- **Trails** (partition `inventory#trail`, sort key `<account>#<trail ARN>`): each trail of the organization
+  with what the key and bucket checks need (home region, organization and multi-region flags, key, bucket,
+  prefix) and when it was last seen. The sweep's workers replace an account's rows after reading it; trail
+  events keep a trail's row current. The key and bucket guards read the rows of the trails that use the
+  central key or deliver to the central bucket, instead of reading every account and region again.
+- **Organization** (`inventory#organization`): the active accounts and the regions, as the sweep's planner
+  last listed them, and when.
+- **Sweeps** (`sweep#<id>`): one row per sweep (how many accounts it waits for, which have reported) and one
+  row per account with what the worker found; the worker whose report completes the sweep publishes its summary.
+
+A missing or stale inventory is rebuilt by the sweep, never by an event handler: an event that finds none says
+so in its finding's details.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from trailguard.findings import Resource
+from trailguard.ledger import parse_stamp, stamp
+from trailguard.trail.facts import Trail
+
+TRAILS = "inventory#trail"
+ORGANIZATION = "inventory#organization"
+SWEEP = "sweep#"
+SWEEP_KEPT = timedelta(days=14)  # a sweep's rows, for looking back at recent sweeps
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """The organization as the last sweep listed it."""
+
+    accounts: frozenset[str]
+    regions: tuple[str, ...]
+    listed: datetime
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SweepState:
+    """A sweep's progress row: the accounts it waits for and those that reported."""
+
+    sweep: str
+    expected: int
+    reported: frozenset[str]
+    published: bool
+
+
+class Inventory(Protocol):
+    def trails(self, *, key_arn: str | None = None, bucket: str | None = None) -> Iterator[Trail]:
+        """The trails kept, or only those that use `key_arn` or deliver to `bucket` when either is given."""
+        ...
+
+    def organization(self) -> Organization | None: ...
+
+    def keep_organization(self, organization: Organization) -> None: ...
+
+    def keep_trail(self, trail: Trail, now: datetime) -> None: ...
+
+    def forget_trail(self, account: str, arn: str) -> None: ...
+
+    def replace_account(self, account: str, trails: Iterable[Trail], now: datetime) -> None:
+        """The account's rows become exactly `trails` (a trail no longer found is forgotten)."""
+        ...
+
+    def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None: ...
+
+    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
+        """Keep what a worker found for one account; the sweep's progress after it."""
+        ...
+
+    def claim_summary(self, sweep: str) -> bool:
+        """True for exactly one caller: the one that publishes the sweep's summary."""
+        ...
+
+    def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
+        """The central part, then each account's, of one sweep."""
+        ...
+
+    def latest_sweep(self) -> tuple[str, SweepState] | None: ...
+
+
+def trail_item(trail: Trail, now: datetime) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": {"S": TRAILS},
+        "sk": {"S": f"{trail.account}#{trail.arn}"},
+        "arn": {"S": trail.arn},
+        "account": {"S": trail.account},
+        "home": {"S": trail.home_region},
+        "org": {"BOOL": trail.organization_trail},
+        "multi": {"BOOL": trail.multi_region},
+        "validation": {"BOOL": trail.log_file_validation},
+        "seen": {"S": stamp(now)},
+    }
+    for name, value in (("key", trail.kms_key_id), ("bucket", trail.s3_bucket), ("prefix", trail.s3_prefix)):
+        if value:
+            item[name] = {"S": value}
+    return item
+
+
+def trail_from_item(item: dict[str, Any]) -> Trail:
+    arn = item["arn"]["S"]
+    return Trail(
+        ref=Resource.trail(arn),
+        home_region=item["home"]["S"],
+        kms_key_id=item.get("key", {}).get("S"),
+        log_file_validation=bool(item.get("validation", {}).get("BOOL")),
+        multi_region=bool(item.get("multi", {}).get("BOOL")),
+        organization_trail=bool(item.get("org", {}).get("BOOL")),
+        s3_bucket=item.get("bucket", {}).get("S"),
+        s3_prefix=item.get("prefix", {}).get("S"),
+    )
+
+
+class NoInventory:
+    """No table configured: nothing is kept; the key and bucket checks know only the organization's accounts."""
+
+    def trails(self, *, key_arn: str | None = None, bucket: str | None = None) -> Iterator[Trail]:
+        return iter(())
+
+    def organization(self) -> Organization | None:
+        return None
+
+    def keep_organization(self, organization: Organization) -> None:
+        return None
+
+    def keep_trail(self, trail: Trail, now: datetime) -> None:
+        return None
+
+    def forget_trail(self, account: str, arn: str) -> None:
+        return None
+
+    def replace_account(self, account: str, trails: Iterable[Trail], now: datetime) -> None:
+        return None
+
+    def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None:
+        return None
+
+    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
+        return SweepState(sweep, 0, frozenset(), False)
+
+    def claim_summary(self, sweep: str) -> bool:
+        return False
+
+    def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def latest_sweep(self) -> tuple[str, SweepState] | None:
+        return None
+
+
+class TableInventory:
+    """The inventory in the state table (partition key `pk`, sort key `sk`; TTL on `expires`)."""
+
+    def __init__(self, client: Callable[[], Any], table: str) -> None:
+        self._make = client
+        self._made: Any = None
+        self._table = table
+
+    @property
+    def _client(self) -> Any:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def _query(self, partition: str, prefix: str | None = None, **extra: Any) -> Iterator[dict[str, Any]]:
+        condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
+        values: dict[str, Any] = {":pk": {"S": partition}, **extra.pop("values", {})}
+        if prefix:
+            values[":prefix"] = {"S": prefix}
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table, KeyConditionExpression=condition, ExpressionAttributeValues=values, **extra
+        )
+        for page in pages:
+            yield from page.get("Items", [])
+
+    def trails(self, *, key_arn: str | None = None, bucket: str | None = None) -> Iterator[Trail]:
+        extra: dict[str, Any] = {}
+        filters, values = [], {}
+        if key_arn:
+            filters.append("#key = :key")
+            values[":key"] = {"S": key_arn}
+        if bucket:
+            filters.append("#bucket = :bucket")
+            values[":bucket"] = {"S": bucket}
+        if filters:  # filtered in DynamoDB: only the trails in scope travel and stay in memory
+            extra = {
+                "FilterExpression": " OR ".join(filters),
+                "ExpressionAttributeNames": {"#key": "key", "#bucket": "bucket"}
+                if key_arn and bucket
+                else ({"#key": "key"} if key_arn else {"#bucket": "bucket"}),
+                "values": values,
+            }
+        for item in self._query(TRAILS, **extra):
+            yield trail_from_item(item)
+
+    def organization(self) -> Organization | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": ORGANIZATION}, "sk": {"S": "accounts"}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        data = json.loads(item["data"]["S"])
+        return Organization(
+            frozenset(data["accounts"]), tuple(data["regions"]), parse_stamp(data["listed"]), tuple(data["problems"])
+        )
+
+    def keep_organization(self, organization: Organization) -> None:
+        data = {
+            "accounts": sorted(organization.accounts),
+            "regions": list(organization.regions),
+            "listed": stamp(organization.listed),
+            "problems": list(organization.problems),
+        }
+        self._client.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": ORGANIZATION}, "sk": {"S": "accounts"}, "data": {"S": json.dumps(data)}},
+        )
+
+    def keep_trail(self, trail: Trail, now: datetime) -> None:
+        self._client.put_item(TableName=self._table, Item=trail_item(trail, now))
+
+    def forget_trail(self, account: str, arn: str) -> None:
+        self._client.delete_item(TableName=self._table, Key={"pk": {"S": TRAILS}, "sk": {"S": f"{account}#{arn}"}})
+
+    def replace_account(self, account: str, trails: Iterable[Trail], now: datetime) -> None:
+        kept = {trail.arn: trail for trail in trails}
+        gone = [
+            item["sk"]["S"]
+            for item in self._query(TRAILS, f"{account}#", ProjectionExpression="sk")
+            if item["sk"]["S"].split("#", 1)[1] not in kept
+        ]
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": trail_item(t, now)}} for t in kept.values()]
+        requests += [{"DeleteRequest": {"Key": {"pk": {"S": TRAILS}, "sk": {"S": key}}}} for key in gone]
+        self._write(requests)
+
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):  # BatchWriteItem takes 25 requests at most
+            batch = {self._table: requests[start : start + 25]}
+            for _ in range(5):
+                batch = self._client.batch_write_item(RequestItems=batch).get("UnprocessedItems") or {}
+                if not batch:
+                    break
+            if batch:
+                raise RuntimeError(f"the inventory kept {len(batch.get(self._table, []))} write(s) unprocessed")
+
+    def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None:
+        expires = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
+        self._write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": SWEEP + "runs"},
+                            "sk": {"S": sweep},
+                            "expected": {"N": str(expected)},
+                            "expires": expires,
+                        }
+                    }
+                },
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": SWEEP + sweep},
+                            "sk": {"S": "central"},
+                            "data": {"S": json.dumps(central)},
+                            "expires": expires,
+                        }
+                    }
+                },
+            ]
+        )
+
+    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
+        expires = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": SWEEP + sweep},
+                "sk": {"S": "account#" + account},
+                "data": {"S": json.dumps(part)},
+                "expires": expires,
+            },
+        )
+        # A string set: a message delivered twice reports its account once.
+        attributes = self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
+            UpdateExpression="ADD reported :account",
+            ExpressionAttributeValues={":account": {"SS": [account]}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _state(sweep, attributes)
+
+    def claim_summary(self, sweep: str) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
+                UpdateExpression="SET published = :yes",
+                ConditionExpression="attribute_exists(expected) AND attribute_not_exists(published)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
+        for item in self._query(SWEEP + sweep, ConsistentRead=True):
+            yield json.loads(item["data"]["S"])
+
+    def latest_sweep(self) -> tuple[str, SweepState] | None:
+        pages = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": SWEEP + "runs"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = pages.get("Items", [])
+        if not items:
+            return None
+        sweep = items[0]["sk"]["S"]
+        return sweep, _state(sweep, items[0])
+
+
+def _state(sweep: str, attributes: dict[str, Any]) -> SweepState:
+    return SweepState(
+        sweep,
+        int(attributes.get("expected", {}).get("N", "0")),
+        frozenset(attributes.get("reported", {}).get("SS", [])),
+        bool(attributes.get("published", {}).get("BOOL")),
+    )
