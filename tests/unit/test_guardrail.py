@@ -18,7 +18,7 @@ POLICIES = sorted(GUARDRAIL.glob("*.json"))
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 MEMBER = load_template(REPO_ROOT / "templates" / "member.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-FUNCTION_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction"]
+FUNCTION_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction", "SweepFunction", "SweepWorkerFunction"]
 
 CENTRAL, MEMBER_ACCOUNT, REGION = "222222222222", "333333333333", "eu-west-1"
 # Every placeholder, with the value of the simulated organization and the templates' defaults.
@@ -187,7 +187,7 @@ def denied(sid: str, action: str, resource: str, principal: str) -> bool:
 def test_every_trailguard_role_is_protected_and_only_the_deployers_change_them() -> None:
     roles = [*central_role_arns().values(), *member_role_arns().values()]
 
-    assert len(roles) == 4 + 2 + 2  # functions, central forwarder and scheduler; member remediation and forwarder
+    assert len(roles) == 5 + 2 + 2  # functions, central forwarder and scheduler; member remediation and forwarder
     for role in roles:
         for action in ("iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:PassRole"):
             assert denied("ProtectTrailGuardRoles", action, role, ADMIN), (role, action)
@@ -284,8 +284,8 @@ def test_the_exception_for_stacksets_cannot_be_borrowed() -> None:
 # The boundary allows exactly what the template grants the functions
 # ------------------------------------------------------------------------------------------------
 
-# What SAM adds to every function role here: AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess, and
-# sqs:SendMessage on the dead-letter queue.
+# What SAM adds to the function roles here: AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess,
+# sqs:SendMessage on the dead-letter queue, and the SQS poller policy of the sweep worker.
 SAM_GRANTS = {
     "logs:CreateLogGroup": "arn:aws:logs:eu-west-1:222222222222:log-group:/aws/lambda/trailguard-sweep",
     "logs:CreateLogStream": "arn:aws:logs:eu-west-1:222222222222:log-group:/aws/lambda/trailguard-sweep:log-stream:x",
@@ -296,12 +296,25 @@ SAM_GRANTS = {
     "xray:GetSamplingTargets": "*",
     "xray:GetSamplingStatisticSummaries": "*",
     "sqs:SendMessage": "arn:aws:sqs:eu-west-1:222222222222:trailguard-EventDeadLetterQueue-1A2B3C",
+    # SQSPollerPolicy, for the sweep worker's SQS event source.
+    **{
+        f"sqs:{action}": "arn:aws:sqs:eu-west-1:222222222222:trailguard-SweepQueue-1A2B3C"
+        for action in (
+            "ChangeMessageVisibility",
+            "ChangeMessageVisibilityBatch",
+            "DeleteMessage",
+            "DeleteMessageBatch",
+            "GetQueueAttributes",
+            "ReceiveMessage",
+        )
+    },
 }
 STACK_RESOURCES = {
     "FindingsTopic": f"arn:aws:sns:{REGION}:{CENTRAL}:trailguard-findings",
     "FindingsTopicKey.Arn": f"arn:aws:kms:{REGION}:{CENTRAL}:key/0a1b2c3d-0000-1111-2222-333344445555",
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{CENTRAL}:table/trailguard-IdempotencyTable-1A2B3C",
     "StateTable.Arn": f"arn:aws:dynamodb:{REGION}:{CENTRAL}:table/trailguard-StateTable-1A2B3C",
+    "SweepQueue.Arn": f"arn:aws:sqs:{REGION}:{CENTRAL}:trailguard-SweepQueue-1A2B3C",
     "CentralKeyArn": f"arn:aws:kms:{REGION}:{CENTRAL}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "LogBucketName": PLACEHOLDERS["LOG_BUCKET_NAME"],
     **CENTRAL_VALUES,

@@ -30,10 +30,11 @@ def test_the_table_has_one_row_per_check() -> None:
     assert [row.split("`")[1] for row in rows] == list(registered())
 
 
-ONLY_BY = {"account.forwarding": ("SweepFunction",)}  # verified by the sweep alone
+ONLY_BY = {"account.forwarding": ("SweepWorkerFunction",)}  # verified by the sweep alone
+# The sweep's planner judges the key and the bucket, its workers the trails and the accounts.
 EVALUATED_BY = {
-    ResourceType.ACCOUNT: ("TrailGuardFunction", "SweepFunction"),
-    ResourceType.TRAIL: ("TrailGuardFunction", "SweepFunction"),
+    ResourceType.ACCOUNT: ("TrailGuardFunction", "SweepWorkerFunction"),
+    ResourceType.TRAIL: ("TrailGuardFunction", "SweepWorkerFunction"),
     ResourceType.KEY: ("KeyGuardFunction", "SweepFunction"),
     ResourceType.BUCKET: ("BucketGuardFunction", "SweepFunction"),
 }

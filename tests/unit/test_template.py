@@ -29,12 +29,13 @@ MEMBER_VALUES = {
     "AWS::Region": "eu-west-1",
 }
 GUARD_IDS = ["TrailGuardFunction", "KeyGuardFunction", "BucketGuardFunction"]  # triggered by API-call events
-FUNCTION_IDS = [*GUARD_IDS, "SweepFunction"]
+FUNCTION_IDS = [*GUARD_IDS, "SweepFunction", "SweepWorkerFunction"]
 CODE_URIS = {
     "TrailGuardFunction": "functions/trail_guard/",
     "KeyGuardFunction": "functions/key_guard/",
     "BucketGuardFunction": "functions/bucket_guard/",
     "SweepFunction": "functions/sweep/",
+    "SweepWorkerFunction": "functions/sweep_worker/",
 }
 
 # Every function is configured through exactly the variables the settings model reads (docs/configuration.md).
@@ -167,9 +168,9 @@ def test_every_function_runs_python_313_on_arm_with_both_layers_and_tracing(logi
     assert properties["Architectures"] == ["arm64"]
     assert properties["Layers"] == [{"Ref": "TrailGuardLayer"}, {"Ref": "PowertoolsLayerArn"}]
     assert properties["Tracing"] == "Active"
-    # The key and bucket guards read every account and region to find the trails in scope; the sweep
-    # evaluates all of them.
-    expected = {"TrailGuardFunction": (60, 256), "SweepFunction": (900, 512)}.get(logical_id, (300, 256))
+    # The key and bucket guards read the inventory; the planner lists the organization and the workers take
+    # five accounts each: none of them grows with the organization.
+    expected = {"TrailGuardFunction": (60, 256)}.get(logical_id, (300, 256))
     assert (properties["Timeout"], properties["MemorySize"]) == expected
     assert properties["DeadLetterQueue"] == {
         "Type": "SQS",
@@ -308,7 +309,7 @@ def test_trail_function_permissions() -> None:
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert_publishes_findings(granted)
-    assert_tables_only(granted)
+    assert_tables_only(granted, inventory=("PutItem", "DeleteItem"))  # a trail event keeps its inventory row
 
 
 def test_key_function_permissions() -> None:
@@ -324,16 +325,13 @@ def test_key_function_permissions() -> None:
         "PutKeyPolicy",
     ):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
-    assert granted.pop("cloudtrail:GetTrail") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
-    ]
-    assert granted.pop("cloudtrail:ListTrails") == ["*"]
-    assert granted.pop("ec2:DescribeRegions") == ["*"]
+    # No trail, no region: the trails in scope come from the inventory the sweep keeps.
+    assert not any(action.startswith(("cloudtrail:", "ec2:")) for action in granted)
     assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert_publishes_findings(granted)
-    assert_tables_only(granted)
+    assert_tables_only(granted, inventory=("GetItem",))
 
 
 def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
@@ -354,15 +352,70 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
     ):
         assert granted.pop(f"s3:{action}") == [bucket]
     assert granted.pop("s3:GetAccountPublicAccessBlock") == ["*"]
-    assert granted.pop("cloudtrail:GetTrail") == [
-        {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
-    ]
-    assert granted.pop("cloudtrail:ListTrails") == ["*"]
-    assert granted.pop("ec2:DescribeRegions") == ["*"]
+    # No trail, no region: the trails in scope come from the inventory the sweep keeps.
+    assert not any(action.startswith(("cloudtrail:", "ec2:")) for action in granted)
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert_publishes_findings(granted)
-    assert_tables_only(granted)
+    assert_tables_only(granted, inventory=("GetItem",))
+
+
+def test_sweep_planner_permissions_read_the_organization_and_send_work_only_to_its_queue() -> None:
+    granted = actions_on("SweepFunction")
+
+    assert granted.pop("sqs:SendMessage") == [{"Fn::GetAtt": ["SweepQueue", "Arn"]}]
+    assert granted.pop("organizations:ListAccounts") == ["*"]
+    assert granted.pop("ec2:DescribeRegions") == ["*"]
+    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
+    # It judges the key and the bucket (once per sweep) but changes no trail: the workers do.
+    assert not any(action.startswith("cloudtrail:") for action in granted)
+    assert {action for action in granted if action.startswith("kms:") and granted[action] == [{"Ref": "CentralKeyArn"}]}
+    assert "s3:DeleteBucketPolicy" not in granted
+    assert_tables_only(
+        {action: tables for action, tables in granted.items() if action.startswith("dynamodb:")},
+        idempotency=False,
+        inventory=("GetItem",),
+    )
+
+
+def test_sweep_worker_permissions_repair_trails_and_only_read_the_key() -> None:
+    granted = actions_on("SweepWorkerFunction")
+    own_trails = {"Fn::Sub": "arn:${AWS::Partition}:cloudtrail:*:${AWS::AccountId}:trail/*"}
+
+    for action in ("GetTrail", "GetTrailStatus", "ListTags", "UpdateTrail", "StartLogging"):
+        assert granted.pop(f"cloudtrail:{action}") == [own_trails]
+    assert granted.pop("cloudtrail:ListTrails") == ["*"]
+    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
+    for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):  # explaining a refused UpdateTrail
+        assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
+    assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
+    for action in ("DescribeRule", "ListTargetsByRule"):
+        assert len(granted.pop(f"events:{action}")) == 2
+    assert_publishes_findings(granted)
+    assert_tables_only(granted, idempotency=False)
+
+
+def test_the_sweep_queue_feeds_the_workers_in_batches_with_partial_failures_and_a_dead_letter_queue() -> None:
+    queue = RESOURCES["SweepQueue"]["Properties"]
+    worker = RESOURCES["SweepWorkerFunction"]["Properties"]
+    (event,) = worker["Events"].values()
+    variables = function_properties(TEMPLATE, "SweepWorkerFunction")["Environment"]["Variables"]
+
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SweepQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SweepWorkers"}
+    assert worker["ReservedConcurrentExecutions"] == {"Ref": "SweepWorkers"}
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SweepWorkDeadLetterQueue", "Arn"]}
+    # The last attempt reports the account as not evaluated instead of failing: the two numbers must agree.
+    assert str(queue["RedrivePolicy"]["maxReceiveCount"]) == variables["TRAILGUARD_SWEEP_ATTEMPTS"]
+    alarm = RESOURCES["SweepWorkDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["SweepWorkDeadLetterQueue", "QueueName"]}
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    statements = RESOURCES["SweepQueuesPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    only_planner = next(s for s in statements if s["Sid"] == "OnlyThePlannerSends")
+    assert only_planner["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == {"Fn::GetAtt": ["SweepFunctionRole", "Arn"]}
 
 
 def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
@@ -373,11 +426,14 @@ def assert_publishes_findings(granted: dict[str, list[Any]]) -> None:
     assert granted.pop("securityhub:BatchImportFindings") == [{"Fn::Sub": own_product}]
 
 
-def assert_tables_only(rest: dict[str, list[Any]], *, idempotency: bool = True) -> None:
-    """What is left is the idempotency table (event handlers) and the ledger: nothing else, no other table."""
+def assert_tables_only(
+    rest: dict[str, list[Any]], *, idempotency: bool = True, inventory: tuple[str, ...] = ()
+) -> None:
+    """What is left is the idempotency table (event handlers) and the state table (the ledger, and the inventory
+    actions named): nothing else, no other table."""
     idem, ledger = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}, {"Fn::GetAtt": ["StateTable", "Arn"]}
     expected: dict[str, list[Any]] = {
-        f"dynamodb:{a}": [ledger] for a in ("Query", "PutItem", "UpdateItem", "BatchWriteItem")
+        f"dynamodb:{a}": [ledger] for a in ("Query", "PutItem", "UpdateItem", "BatchWriteItem", *inventory)
     }
     if idempotency:
         for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
@@ -625,6 +681,7 @@ def test_member_remediation_role_trusts_only_the_central_function_roles() -> Non
         {"Ref": "KeyGuardFunctionRoleArn"},
         {"Ref": "BucketGuardFunctionRoleArn"},
         {"Ref": "SweepFunctionRoleArn"},
+        {"Ref": "SweepWorkerFunctionRoleArn"},
     ]
 
 
@@ -691,6 +748,7 @@ def test_outputs() -> None:
         "KeyGuardFunctionRoleArn",
         "BucketGuardFunctionRoleArn",
         "SweepFunctionRoleArn",
+        "SweepWorkerFunctionRoleArn",
         "MemberTemplateNote",
     }
 
@@ -816,7 +874,9 @@ def test_topics_and_rules_are_named_after_the_stack() -> None:
 
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
 def test_every_function_has_reserved_concurrency(logical_id: str) -> None:
-    parameter_name = "SweepConcurrency" if logical_id == "SweepFunction" else "GuardConcurrency"
+    parameter_name = {"SweepFunction": "SweepConcurrency", "SweepWorkerFunction": "SweepWorkers"}.get(
+        logical_id, "GuardConcurrency"
+    )
     properties = RESOURCES[logical_id]["Properties"]
     parameter = TEMPLATE["Parameters"][parameter_name]
 
@@ -918,11 +978,12 @@ def test_the_heartbeat_alarm_fires_when_no_sweep_completed_in_twice_its_interval
 
 
 def test_the_sweep_counts_each_completed_run() -> None:
+    # The worker that completes a sweep publishes its summary and counts it (summary_metrics).
     source = (REPO_ROOT / "layers" / "trailguard" / "trailguard" / "runtime.py").read_text()
     (run_scheduled,) = [
         node
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef) and node.name == "run_scheduled"
+        if isinstance(node, ast.FunctionDef) and node.name == "summary_metrics"
     ]
     names = {
         keyword.value.value
@@ -1041,7 +1102,12 @@ def test_checkov_suppressions_are_the_reviewed_ones() -> None:
     member = sorted((name, skip["id"]) for name, skip in checkov_skips(MEMBER))
 
     functions_skips = [(f, check) for f in FUNCTION_IDS for check in ("CKV_AWS_117", "CKV_AWS_173")]
-    queues = [("EventDeadLetterQueue", "CKV_AWS_27"), ("SweepDeadLetterQueue", "CKV_AWS_27")]
+    queues = [
+        ("EventDeadLetterQueue", "CKV_AWS_27"),
+        ("SweepDeadLetterQueue", "CKV_AWS_27"),
+        ("SweepQueue", "CKV_AWS_27"),
+        ("SweepWorkDeadLetterQueue", "CKV_AWS_27"),
+    ]
     tables = [("IdempotencyTable", "CKV_AWS_119"), ("StateTable", "CKV_AWS_119")]
     assert central == sorted([*functions_skips, *queues, *tables])
     assert member == [("ForwardDeadLetterQueue", "CKV_AWS_27")]
