@@ -169,4 +169,5 @@ BUCKET_READS = (
     "s3:GetBucketAcl",
     "s3:GetBucketLocation",
 )
-ORGANIZATION_READS = ("organizations:ListAccounts", "cloudtrail:ListTrails", "cloudtrail:GetTrail")
+# The organization's accounts, and its trails from the inventory the sweep keeps in the state table.
+ORGANIZATION_READS = ("organizations:ListAccounts", "dynamodb:GetItem", "dynamodb:Query")
