@@ -290,6 +290,22 @@ def test_a_refusal_the_key_does_not_explain_quotes_aws(stack: Stack, faults: Fau
     assert f"--trail-account {MEMBER_A}" in error
 
 
+def test_a_refusal_whose_facts_cannot_be_read_now_still_says_what_aws_answered(stack: Stack, faults: Faults) -> None:
+    # Given AWS refuses the key, and KMS is throttling when TrailGuard reads the key to explain why
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "KmsKeyDisabledException", "Key is disabled.")
+    faults.fail("DescribeKey", "ThrottlingException", "Rate exceeded")
+
+    result = stack.send("trail/create_trail_no_key.json")
+
+    # Then the refusal is reported all the same (not retried: UpdateTrail would be refused again)
+    assert result["result"] == "remediation_failed"
+    error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
+    assert "KmsKeyDisabledException (Key is disabled.)" in error
+    assert "could not read the central key to say more (ThrottlingException)" in error
+
+
 def test_bucket_policy_without_the_account_is_refused_and_the_finding_names_the_statement(
     stack: Stack, api_calls: ApiCalls, faults: Faults
 ) -> None:

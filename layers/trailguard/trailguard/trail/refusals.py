@@ -57,7 +57,7 @@ def explain_refusal(trail: Trail, error: ClientError, deps: Deps) -> str:
         reason = error_code(failure) if isinstance(failure, ClientError) else type(failure).__name__
         logger.warning("refusal not explained", trail_arn=trail.arn, error=code, read_error=reason)
         return f"{explain(ACTION, error)} TrailGuard could not read the {about} to say more ({reason})."
-    logger.warning("update refused", trail_arn=trail.arn, error=code, gap=gap or "none found")
+    logger.warning("trail update refused", trail_arn=trail.arn, error=code, gap=gap or "none found")
     if gap is not None:
         return f"{ACTION} failed with {code} ({error_message(error)}): {gap}"
     return f"{explain(ACTION, error)} {nothing_found(trail, code, deps.settings)}"
@@ -68,16 +68,16 @@ def nothing_found(trail: Trail, code: str, settings: Settings) -> str:
     owner = trail.account
     if code in KEY_REFUSALS:
         return (
-            f"The central key read after the refusal explains nothing (Enabled, symmetric, in the bucket's region, "
-            f"its policy lets CloudTrail use it for {trail.arn}): it may have been fixed since (the next event or "
-            f"the sweep repairs the trail), or a condition TrailGuard does not model refuses the trail; compare the "
-            f"key policy with `python -m trailguard policy key --key-arn {settings.central_key_arn} "
-            f"--key-account {settings.central_key.account} --trail-account {owner}`."
+            f"The central key read after the refusal explains nothing (its state, spec, region and policy admit "
+            f"{trail.arn}): it may have been fixed since (the next event or the sweep tries again), or a condition "
+            f"TrailGuard does not model refuses the trail; compare the key policy with `python -m trailguard policy "
+            f"key --key-arn {settings.central_key_arn} --key-account {settings.central_key.account} "
+            f"--trail-account {owner}`."
         )
     return (
         f"The bucket policy read after the refusal explains nothing (it lets CloudTrail deliver for {trail.arn}): "
-        f"it may have been fixed since (the next event or the sweep repairs the trail), or a condition TrailGuard "
-        f"does not model refuses the trail; compare it with `python -m trailguard policy bucket --bucket "
+        f"it may have been fixed since (the next event or the sweep tries again), or a condition TrailGuard does "
+        f"not model refuses the trail; compare it with `python -m trailguard policy bucket --bucket "
         f"{settings.log_bucket} --trail-account {owner}`."
     )
 
