@@ -36,11 +36,12 @@ def run(verbose: bool = False) -> int:
     quiet = _environment(verbose)
     from moto import mock_aws
 
+    from harness.faults import injecting
     from harness.org import CENTRAL, MANAGEMENT, MEMBER_A, MEMBER_B, ORG_ID, build_org
     from harness.stack import InProcessStack
 
     failures = 0
-    with mock_aws():
+    with mock_aws(), injecting() as faults:
         org = build_org()
         stack = InProcessStack(org)
         stack.configure(**quiet)
@@ -53,6 +54,9 @@ def run(verbose: bool = False) -> int:
             stack.later(3600)  # each scenario an hour after the last: what containers keep has expired
             stack.configure(**quiet, **scenario.settings)
             scenario.setup(org)
+            faults.clear()
+            for operation, code, message in scenario.refusals:
+                faults.fail(operation, code, message)
             event = _event(org, scenario)
             if scenario.event.startswith("schedule/"):  # what EventBridge Scheduler sends the sweep
                 target, name = ["SweepFunction"], "schedule"
@@ -61,6 +65,7 @@ def run(verbose: bool = False) -> int:
                 target, name = [spec.logical_id for spec in stack.targets(event)], event["detail"]["eventName"]
                 result = stack.send(event)
             findings = org.findings()
+            faults.clear()
             if scenario.teardown:
                 scenario.teardown(org)
             ok = result.get("result") == scenario.expect

@@ -1,7 +1,8 @@
 """`make bench`: AWS API calls per event, cold-start import time of each handler, warm handler latency.
 
-Figures, not assertions: the targets (a drifted trail in at most 6 calls, a compliant one in at most 3,
-AssumeRole not counted, central key facts warm) are stated beside what is measured.
+Figures, not assertions: the targets (a drifted trail in at most 6 calls even from a cold container, a
+compliant one in at most 3; STS and TrailGuard's own tables not counted) are stated beside what is measured.
+The central key is read only when AWS refuses it: that row is measured too, with the refusal injected.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> int:
     from moto import mock_aws
 
     from harness.calls import counting
+    from harness.faults import injecting
     from harness.org import MEMBER_A, MEMBER_B, OTHER, build_org
     from harness.stack import InProcessStack
 
@@ -66,7 +68,7 @@ def main() -> int:
 
     print("\nAWS API calls per event (STS and TrailGuard's own ledger table listed apart)")
     rows: list[tuple[str, str, int, str]] = []
-    with mock_aws(), counting() as calls:
+    with mock_aws(), counting() as calls, injecting() as faults:
         org = build_org()
         stack = InProcessStack(org)
         # Several repairs of one trail within minutes: the write budget (3 an hour) would stop the later ones.
@@ -82,7 +84,11 @@ def main() -> int:
         org.create_trail(MEMBER_B, "audit-trail", OTHER, key=None)
         measure("drifted trail, cold container", "<= 6", "trail/create_trail_us_east_1.json")
         org.create_trail(MEMBER_A, "audit-trail", key=None)
-        measure("drifted trail (no key), key facts warm", "<= 6", "trail/create_trail_no_key.json")
+        # What real AWS answers a key policy without the account (moto accepts it): the key is read to say why.
+        faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions")
+        measure("drifted trail, AWS refuses the key (then reads it)", "-", "trail/create_trail_no_key.json")
+        faults.clear()
+        measure("drifted trail (no key), warm container", "<= 6", "trail/update_trail_remove_key_console.json")
         measure("compliant trail", "<= 3", "trail/create_trail_central_key.json")
         cloudtrail_a.stop_logging(Name="audit-trail")
         measure("stopped trail", "<= 6", "trail/stop_logging.json")

@@ -24,6 +24,8 @@ class Scenario:
     settings: dict[str, str] = field(default_factory=dict)
     teardown: Setup | None = None
     trail_name: str | None = None  # deliver the sample as if it named this trail instead of audit-trail
+    # What real AWS refuses and moto accepts, as (operation, error code, message): injected for this scenario.
+    refusals: tuple[tuple[str, str, str], ...] = ()
 
 
 def _trail(account: str, name: str, region: str = "eu-west-1", **options: object) -> Setup:
@@ -154,11 +156,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         trail_name="tagged-trail",
     ),
     Scenario(
-        "The central key policy stops admitting member 333333333333",
+        "The central key policy stops admitting member 333333333333 (AWS refuses UpdateTrail; TrailGuard says why)",
         _narrow_key_policy,
         "trail/update_trail_other_key.json",
         "remediation_failed",
         teardown=_restore_key_policy,
+        refusals=(
+            (
+                "UpdateTrail",
+                "InsufficientEncryptionPolicyException",
+                "Insufficient permissions to access S3 bucket or KMS key.",
+            ),
+        ),
     ),
     Scenario(
         "The organization trail loses its key (repaired through the management account)",

@@ -58,6 +58,6 @@ class ApiCalls:
 def counting() -> Iterator[ApiCalls]:
     calls = ApiCalls()
     with intercepting(
-        lambda client, operation, params: calls.record(client.meta.service_model.service_name, operation)
+        lambda client, operation, params: calls.record(client.meta.service_model.service_name, operation), watch=True
     ):
         yield calls

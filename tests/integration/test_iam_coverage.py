@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.faults import Faults
 from harness.intercept import intercepting
 from harness.org import CENTRAL, EVENTS, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
@@ -90,7 +91,7 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     recorder = Recorder()
-    with intercepting(lambda client, operation, params: recorder.record(client, operation)):
+    with intercepting(lambda client, operation, params: recorder.record(client, operation), watch=True):
         yield recorder
 
 
@@ -109,7 +110,7 @@ def send(stack: Stack, recorder: Recorder, sample: str, *, account: str | None =
         recorder.function = None
 
 
-def exercise(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def exercise(stack: Stack, recorder: Recorder, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every repair path, with policy repair and idempotency on, the organization listed and regions found."""
     org: SimulatedOrg = stack.org
     org.client("dynamodb", CENTRAL).create_table(
@@ -128,12 +129,19 @@ def exercise(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) 
         TRAILGUARD_REGIONS="",
     )
     org.create_trail(MEMBER_A, "audit-trail", key=None, validation=False)
+    # AWS refuses the central key (as it would a policy without the account): the refusal is explained from the
+    # key's facts, read then with the function's own credentials; validation is repaired without the key.
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions", when="KmsKeyId")
     send(stack, recorder, "trail/create_trail_no_key.json")
+    faults.clear()
     org.client("cloudtrail", MEMBER_A).stop_logging(Name="audit-trail")
     send(stack, recorder, "trail/stop_logging.json")
     send(stack, recorder, "trail/stop_logging.json")  # redelivered: answered from the idempotency table
     org.create_trail(CENTRAL, "audit-trail", key=None, logging=False)  # the central account's own trail
+    # AWS refuses for the bucket's sake: explained from the bucket's policy.
+    faults.fail("UpdateTrail", "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy", when="KmsKeyId")
     send(stack, recorder, "trail/create_trail_no_key.json", account=CENTRAL)
+    faults.clear()
     send(stack, recorder, "trail/stop_logging.json", account=CENTRAL)  # and the central account's coverage
     org.create_trail(MEMBER_B, "audit-trail", OTHER)
     org.create_trail(MANAGEMENT, "org-trail", organization=True)
@@ -174,7 +182,10 @@ def exercise(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) 
     policy["Statement"] = [s for s in policy["Statement"] if "GenerateDataKey" not in json.dumps(s)]
     kms.put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
     scheduled = json.loads((EVENTS / "schedule" / "sweep.json").read_text())
+    # The worker's repair of the central account's trail is refused once: explained from the key's facts.
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions", when="KmsKeyId")
     sweep(stack, recorder, scheduled, monkeypatch)
+    faults.clear()
     kms.schedule_key_deletion(KeyId=org.key_id, PendingWindowInDays=7)
     sweep(stack, recorder, scheduled, monkeypatch)
 
@@ -197,9 +208,9 @@ def sweep(stack: Stack, recorder: Recorder, scheduled: dict[str, Any], monkeypat
 
 
 def test_every_call_is_granted_and_every_grant_is_used(
-    stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, recorder: Recorder, faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    exercise(stack, recorder, monkeypatch)
+    exercise(stack, recorder, faults, monkeypatch)
     grants = template_grants()
 
     for who, actions in recorder.used.items():

@@ -7,6 +7,7 @@ members 333333333333 and 012345678901, regions eu-west-1 (key and bucket) and us
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -15,10 +16,18 @@ from botocore.exceptions import ClientError
 from harness.calls import ApiCalls
 from harness.faults import Faults
 from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
+from harness.routing import load_module
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
+from trailguard.key.facts import read_central_key
+from trailguard.sessions import SessionFactory
+from trailguard.settings import Settings
+from trailguard.warm import CENTRAL_KEY, Warm
 
 MEMBER_A_TRAIL = f"arn:aws:cloudtrail:{HOME}:{MEMBER_A}:trail/audit-trail"
+STS = ("AssumeRole", "GetCallerIdentity")
+# What explaining a key refusal reads: the central key's facts and the central bucket's region.
+KEY_READS = ("DescribeKey", "GetKeyRotationStatus", "GetKeyPolicy", "GetBucketLocation")
 
 
 def finding(message: dict[str, Any], check: str) -> dict[str, Any]:
@@ -202,43 +211,137 @@ def test_a_member_cannot_exempt_its_own_trail_with_a_tag(stack: Stack) -> None:
     assert finding(message, "trail.encryption")["status"] == "REMEDIATED"
 
 
-def test_key_policy_without_the_account_blocks_the_repair(stack: Stack, api_calls: ApiCalls) -> None:
-    # Given a central key policy whose CloudTrail grant covers every account but 333333333333
+def narrow_key_policy(stack: Stack) -> None:
+    """A central key policy whose CloudTrail grant covers every account but 333333333333."""
     from harness.org import CENTRAL, central_key_policy
 
     org = stack.org
     policy = central_key_policy(CENTRAL, [MANAGEMENT, CENTRAL, MEMBER_B])
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(policy))
+
+
+def trail_container(stack: Stack) -> Warm:
+    """What the trail function's warm container keeps."""
+    container = load_module(stack.specs_by_id["TrailGuardFunction"]).CONTAINER
+    assert isinstance(container, Warm)
+    return container
+
+
+def test_key_policy_without_the_account_is_refused_and_the_finding_names_the_grant(
+    stack: Stack, api_calls: ApiCalls, faults: Faults
+) -> None:
+    # Given a central key policy that does not admit 333333333333, which real AWS refuses on UpdateTrail
+    org = stack.org
+    narrow_key_policy(stack)
     arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions to access the key")
     api_calls.reset()
 
     stack.send("trail/create_trail_no_key.json")
 
-    # Then UpdateTrail is never called (real AWS would refuse it) and the finding names the gap and the fix
-    assert "UpdateTrail" not in api_calls.calls
+    # Then UpdateTrail was called and refused, the key was read only then, and the finding names the gap and fix
+    assert api_calls.calls.count("UpdateTrail") == 1
+    assert api_calls.calls.index("GetKeyPolicy") > api_calls.calls.index("UpdateTrail")
     assert "KmsKeyId" not in org.trail(arn)
     message = only(org.findings())["message"]
     encryption = finding(message, "trail.encryption")
     assert encryption["status"] == "REMEDIATION_FAILED"
     assert message["status"] == "REMEDIATION_FAILED"
-    assert MEMBER_A in encryption["remediation"]["error"]
-    assert f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*" in encryption["remediation"]["error"]
+    error = encryption["remediation"]["error"]
+    assert error.startswith("cloudtrail:UpdateTrail failed with InsufficientEncryptionPolicyException")
+    assert f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*" in error
+    assert f"account {MEMBER_A}" in error
 
 
-def test_disabled_central_key_blocks_the_repair(stack: Stack, api_calls: ApiCalls) -> None:
+def test_disabled_central_key_is_refused_and_the_finding_says_to_enable_it(
+    stack: Stack, api_calls: ApiCalls, faults: Faults
+) -> None:
     from harness.org import CENTRAL
 
     org = stack.org
     org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
     org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "KmsKeyDisabledException", f"Key {org.key_arn} is disabled.")
     api_calls.reset()
 
     stack.send("trail/create_trail_no_key.json")
 
-    assert "UpdateTrail" not in api_calls.calls
+    assert "UpdateTrail" in api_calls.calls
     encryption = finding(only(org.findings())["message"], "trail.encryption")
     assert encryption["status"] == "REMEDIATION_FAILED"
-    assert "Disabled" in encryption["remediation"]["error"]
+    error = encryption["remediation"]["error"]
+    assert "KmsKeyDisabledException" in error
+    assert "the central key is Disabled" in error
+    assert "enable it (key.state)" in error
+
+
+def test_a_refusal_the_key_does_not_explain_quotes_aws(stack: Stack, faults: Faults) -> None:
+    # Given a central key that admits the trail in every way TrailGuard can see, and AWS refusing all the same
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions to access the key")
+
+    stack.send("trail/create_trail_no_key.json")
+
+    # Then the finding quotes AWS's code and message and says what to check
+    error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
+    assert "InsufficientEncryptionPolicyException (Insufficient permissions to access the key)" in error
+    assert "explains nothing" in error
+    assert f"--trail-account {MEMBER_A}" in error
+
+
+def test_a_refusal_whose_facts_cannot_be_read_now_still_says_what_aws_answered(stack: Stack, faults: Faults) -> None:
+    # Given AWS refuses the key, and KMS is throttling when TrailGuard reads the key to explain why
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "KmsKeyDisabledException", "Key is disabled.")
+    faults.fail("DescribeKey", "ThrottlingException", "Rate exceeded")
+
+    result = stack.send("trail/create_trail_no_key.json")
+
+    # Then the refusal is reported all the same (not retried: UpdateTrail would be refused again)
+    assert result["result"] == "remediation_failed"
+    error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
+    assert "KmsKeyDisabledException (Key is disabled.)" in error
+    assert "could not read the central key to say more (ThrottlingException)" in error
+
+
+def test_bucket_policy_without_the_account_is_refused_and_the_finding_names_the_statement(
+    stack: Stack, api_calls: ApiCalls, faults: Faults
+) -> None:
+    from harness.org import CENTRAL, central_bucket_policy
+
+    org = stack.org
+    policy = central_bucket_policy([MANAGEMENT, CENTRAL, MEMBER_B])
+    org.client("s3", CENTRAL).put_bucket_policy(Bucket=org.bucket, Policy=json.dumps(policy))
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    faults.fail("UpdateTrail", "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy is detected")
+    api_calls.reset()
+
+    stack.send("trail/create_trail_no_key.json")
+
+    assert "GetBucketPolicy" in api_calls.calls
+    assert "GetKeyPolicy" not in api_calls.calls  # a bucket refusal reads the bucket, not the key
+    error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
+    assert "InsufficientS3BucketPolicyException" in error
+    assert f"s3:PutObject on arn:aws:s3:::{org.bucket}/AWSLogs/{MEMBER_A}/*" in error
+
+
+def test_a_key_refusal_does_not_block_log_file_validation(stack: Stack, faults: Faults) -> None:
+    # Given a trail without the key and without log file validation, and AWS refusing the central key
+    org = stack.org
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None, validation=False)
+    faults.fail("UpdateTrail", "KmsKeyDisabledException", "Key is disabled.", when="KmsKeyId")
+
+    result = stack.send("trail/create_trail_no_key.json")
+
+    # Then validation is turned on by an UpdateTrail without the key, and each finding says what happened
+    assert org.trail(arn)["LogFileValidationEnabled"] is True
+    assert "KmsKeyId" not in org.trail(arn)
+    message = only(org.findings())["message"]
+    assert finding(message, "trail.log-file-validation")["status"] == "REMEDIATED"
+    assert finding(message, "trail.encryption")["status"] == "REMEDIATION_FAILED"
+    assert result["result"] == "remediation_failed"
 
 
 def test_organization_trail_is_repaired_through_the_management_account(stack: Stack) -> None:
@@ -331,10 +434,12 @@ def test_same_event_twice_yields_one_message(stack: Stack) -> None:
     ("code", "cause"),
     [
         ("InsufficientEncryptionPolicyException", "key policy"),
+        ("KmsKeyDisabledException", "enable it"),
         ("KmsKeyNotFoundException", "region"),
         ("InvalidKmsKeyIdException", "TRAILGUARD_CENTRAL_KEY_ARN"),
         ("KmsException", "KMS"),
         ("InsufficientS3BucketPolicyException", "bucket policy"),
+        ("S3BucketDoesNotExistException", "does not exist"),
         ("TrailNotFoundException", "no longer exists"),
         ("InvalidHomeRegionException", "home region"),
         ("NotOrganizationMasterAccountException", "management account"),
@@ -403,47 +508,80 @@ def test_throttled_read_raises_so_lambda_retries(stack: Stack, faults: Faults) -
 
 
 def test_api_calls_per_event(stack: Stack, api_calls: ApiCalls) -> None:
-    """Drifted: at most 6 calls; compliant: at most 3 (AssumeRole not counted, central key facts warm)."""
+    """Drifted, even in a cold container: at most 6 calls; compliant: at most 3 (STS and TrailGuard's own
+    tables not counted). The central key is not read: AWS itself refuses a key that does not admit the trail."""
     org = stack.org
     org.create_trail(MEMBER_B, "audit-trail", OTHER, key=None)
-    stack.send("trail/create_trail_us_east_1.json")  # a first repair warms the central key facts
-    arn = org.create_trail(MEMBER_A, "audit-trail")
-    org.findings()
 
     api_calls.reset()
+    stack.send("trail/create_trail_us_east_1.json")  # the first event of a cold container
+    cold = api_calls.count(excluding=STS, own_state=False)
+    cold_services = set(api_calls.services)
+
+    arn = org.create_trail(MEMBER_A, "audit-trail")
+    org.findings()
+    api_calls.reset()
     stack.send("trail/create_trail_central_key.json")
-    compliant = api_calls.count(excluding=("AssumeRole", "GetCallerIdentity"), own_state=False)
+    compliant = api_calls.count(excluding=STS, own_state=False)
 
     org.client("cloudtrail", MEMBER_A).update_trail(Name=arn, KmsKeyId="")
     api_calls.reset()
     stack.send("trail/update_trail_remove_key_console.json")
-    drifted = api_calls.count(excluding=("AssumeRole", "GetCallerIdentity"), own_state=False)
+    drifted = api_calls.count(excluding=STS, own_state=False)
 
+    assert cold <= 6, api_calls.counter()
+    assert {"kms", "s3"}.isdisjoint(cold_services), cold_services
     assert compliant <= 3, api_calls.counter()
     assert drifted <= 6, api_calls.counter()
     assert org.trail(arn)["KmsKeyId"] == org.key_arn
 
 
-def test_key_facts_are_read_again_before_a_repair_is_refused(stack: Stack) -> None:
-    # Given the trail guard has cached facts about a key policy that did not admit the account
+def test_a_refused_drifted_trail_reads_the_key_once_after_the_refusal(
+    stack: Stack, api_calls: ApiCalls, faults: Faults
+) -> None:
+    org = stack.org
+    org.create_trail(MEMBER_B, "audit-trail", OTHER, key=None)
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions to access the key")
+    api_calls.reset()
+
+    stack.send("trail/create_trail_us_east_1.json")
+
+    calls = [call for call, service in zip(api_calls.calls, api_calls.services, strict=True) if service != "sts"]
+    after = calls[calls.index("UpdateTrail") + 1 :]
+    assert [call for call in after if call in KEY_READS] == list(KEY_READS)
+    assert not set(KEY_READS) & set(calls[: calls.index("UpdateTrail")])
+    assert api_calls.count(excluding=STS, own_state=False) <= 6 + len(KEY_READS), api_calls.counter()
+
+
+def test_a_refusal_is_explained_from_fresh_facts_and_a_key_fixed_since_does_not_block(
+    stack: Stack, faults: Faults
+) -> None:
+    # Given the trail container keeps facts about the key from before its policy stopped admitting 333333333333
     from harness.org import CENTRAL, central_key_policy
 
     org = stack.org
-    kms = org.client("kms", CENTRAL)
-    narrow = central_key_policy(CENTRAL, [MANAGEMENT, CENTRAL, MEMBER_B])
-    kms.put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(narrow))
+    container = trail_container(stack)
+    stale = read_central_key(SessionFactory("TrailGuardRemediation"), Settings.from_env(dict(os.environ)))
+    container.put(CENTRAL_KEY, stale)
+    narrow_key_policy(stack)
     arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
-    stack.send("trail/create_trail_no_key.json")
-    assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATION_FAILED"
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions to access the key")
 
-    # When the key policy is fixed (in the key account: this container's cache is not told) and the trail
-    # changes again
-    kms.put_key_policy(
+    stack.send("trail/create_trail_no_key.json")
+
+    # Then the refusal is explained from the policy as it is now, and the kept facts are dropped
+    error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
+    assert f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*" in error
+    assert CENTRAL_KEY not in container
+
+    # When the key policy is fixed (in the key account: this container is not told) and the trail changes again
+    org.client("kms", CENTRAL).put_key_policy(
         KeyId=org.key_id, PolicyName="default", Policy=json.dumps(central_key_policy(CENTRAL, org.accounts))
     )
+    faults.clear()  # AWS admits the trail now
     stack.send("trail/create_trail_no_key.json")
 
-    # Then the guard looked again before refusing, and repaired the trail
+    # Then nothing kept blocks the repair
     assert org.trail(arn)["KmsKeyId"] == org.key_arn
     assert finding(only(org.findings())["message"], "trail.encryption")["status"] == "REMEDIATED"
 

@@ -307,7 +307,8 @@ def test_trail_function_permissions() -> None:
     assert granted.pop("ec2:DescribeRegions") == ["*"]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
-    assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
+    for action in ("GetBucketLocation", "GetBucketPolicy"):  # explaining a refused UpdateTrail
+        assert granted.pop(f"s3:{action}") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     assert_publishes_findings(granted)
     assert_tables_only(granted, inventory=("PutItem", "DeleteItem"))  # a trail event keeps its inventory row
 

@@ -1,4 +1,4 @@
-"""The trail checks, one by one, without AWS; and the check made before UpdateTrail sets the central key."""
+"""The trail checks, one by one, without AWS."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.checks.fixtures import CONTEXT, GOOD_TRAIL, MEMBER, SETTINGS, central_key, key_policy
+from tests.unit.checks.fixtures import CONTEXT, GOOD_TRAIL, SETTINGS
 from trailguard.catalogue import evaluate
 from trailguard.trail.facts import Trail, TrailStatus
-from trailguard.trail.repairs import key_gap
 from trailguard.vocabulary import ResourceType
 
 # One trail per drift, and the one check it must fail (read by test_registry: every check has a case).
@@ -65,41 +64,3 @@ def test_violation_says_what_is_wrong_and_what_is_expected() -> None:
     assert violation.summary == "Trail audit is not encrypted with SSE-KMS (no KMS key)."
     assert violation.observed == {"KmsKeyId": None}
     assert violation.expected == {"KmsKeyId": SETTINGS.central_key_arn}
-
-
-def test_key_that_admits_the_account_has_no_gap() -> None:
-    assert key_gap(replace(GOOD_TRAIL, kms_key_id=None), central_key(key_policy(MEMBER)), SETTINGS) is None
-
-
-def test_key_policy_without_the_account_is_a_gap_naming_the_pattern() -> None:
-    gap = key_gap(replace(GOOD_TRAIL, kms_key_id=None), central_key(key_policy("012345678901")), SETTINGS)
-
-    assert gap is not None
-    assert "arn:aws:cloudtrail:*:333333333333:trail/*" in gap
-
-
-@pytest.mark.parametrize("state", ["Disabled", "PendingDeletion", "PendingImport"])
-def test_key_not_enabled_is_a_gap(state: str) -> None:
-    gap = key_gap(GOOD_TRAIL, central_key(state=state), SETTINGS)
-
-    assert gap is not None
-    assert state in gap
-
-
-def test_key_in_another_region_than_the_bucket_is_a_gap() -> None:
-    gap = key_gap(GOOD_TRAIL, central_key(bucket_region="us-east-1"), SETTINGS)
-
-    assert gap is not None
-    assert "KmsKeyNotFoundException" in gap
-
-
-def test_unreadable_or_unparseable_policy_is_a_gap() -> None:
-    assert key_gap(GOOD_TRAIL, central_key(""), SETTINGS) is not None
-    assert key_gap(GOOD_TRAIL, central_key("{not json"), SETTINGS) is not None
-
-
-def test_unreadable_key_is_a_gap() -> None:
-    gap = key_gap(GOOD_TRAIL, central_key(state=None), SETTINGS)
-
-    assert gap is not None
-    assert "could not be read" in gap

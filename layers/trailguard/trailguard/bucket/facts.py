@@ -62,6 +62,28 @@ def read_bucket_region(sessions: SessionFactory, settings: Settings, recorder: R
     return None if location is None else bucket_region(location.get("LocationConstraint"))
 
 
+# What a bucket without a policy grants: nothing (GetBucketPolicy answers NoSuchBucketPolicy).
+NO_POLICY = '{"Version": "2012-10-17", "Statement": []}'
+
+
+def read_bucket_policy(sessions: SessionFactory, settings: Settings, recorder: Recorder) -> str | None:
+    """GetBucketPolicy of the central bucket: its JSON (NO_POLICY when it has none); None when unreadable
+    (NoSuchBucket, AccessDenied...: named in the recorder's problems)."""
+    key, bucket = settings.central_key, settings.log_bucket
+    s3 = sessions.client("s3", key.account, key.region)
+
+    def read() -> str:
+        try:
+            return str(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=key.account)["Policy"])
+        except ClientError as error:
+            if error_code(error) == "NoSuchBucketPolicy":
+                return NO_POLICY
+            raise
+
+    text: str | None = recorder.read(f"GetBucketPolicy on {bucket}", read)
+    return text
+
+
 class BucketAdapter:
     def __init__(self, sessions: SessionFactory, settings: Settings) -> None:
         key = settings.central_key

@@ -41,7 +41,7 @@ class KeyGuard:
     def target(self, event: ApiCallEvent, deps: Deps) -> None:
         if not names_central_key(event, deps.settings, KeyAdapter(deps.sessions, deps.settings.central_key)):
             raise Ignored("the event is about another key")
-        deps.warm.drop(CENTRAL_KEY)  # the trail guard must not act on stale facts about a key that just changed
+        deps.warm.drop(CENTRAL_KEY)  # facts kept about a key that just changed are stale
 
     def read(self, target: None, deps: Deps) -> CentralKey:
         return read_central_key(deps.sessions, deps.settings)

@@ -19,8 +19,8 @@ TRAIL = ResourceType.TRAIL
     title="Trail logs are encrypted with SSE-KMS under the central key",
     repair=Repair.REMEDIATE,
     action="cloudtrail:UpdateTrail",
-    fix="UpdateTrail with KmsKeyId set to the central key ARN, after checking the key is enabled, in the "
-    "bucket's region and admits the trail",
+    fix="UpdateTrail with KmsKeyId set to the central key ARN; if AWS refuses it, the key's facts are read and the "
+    "finding names what is missing (the key's state or region, the policy grant for the trail's account)",
     compliance=(f"{CIS} 3.5", f"{CIS_PREVIOUS} 3.7", f"{SECURITY_HUB} CloudTrail.2"),
     reads=TRAIL_READS,
 )

@@ -1,14 +1,20 @@
 """The trail repairs: UpdateTrail (the central key, log file validation) and StartLogging, in the trail's home
-region with its owner's credentials; and the check made before UpdateTrail sets the central key."""
+region with its owner's credentials.
+
+UpdateTrail sets the central key without reading the key first: AWS refuses a key or bucket that does not admit
+the trail, and only then are the facts read to say why (`trailguard.trail.refusals`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trailguard.key.facts import CentralKey, central_key
-from trailguard.policy import PolicyParseError, cloudtrail_may_encrypt, parse_policy
-from trailguard.settings import Settings
+from botocore.exceptions import ClientError
+
+from trailguard.sessions import error_code, is_transient
 from trailguard.trail.facts import Trail, TrailAdapter
+from trailguard.trail.refusals import ACTION, KEY_REFUSALS, explain_refusal
 from trailguard.warm import CENTRAL_KEY
 
 if TYPE_CHECKING:
@@ -18,30 +24,56 @@ if TYPE_CHECKING:
 UPDATE_FIELDS = {"trail.encryption": "KmsKeyId", "trail.log-file-validation": "EnableLogFileValidation"}
 
 
+@dataclass(slots=True)
+class _Caught:
+    """The AWS error a repair call raised, kept for its explanation (the call still raises it to `Attempts`)."""
+
+    error: ClientError | None = None
+
+    def around(self, call: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                call()
+            except ClientError as error:
+                self.error = error
+                raise
+
+        return run
+
+
 def repair(trail: Trail, checks: set[str], deps: Deps, attempts: Attempts) -> None:
-    settings = deps.settings
     adapter = TrailAdapter(deps.sessions)
     changes: dict[str, Any] = {}
     if "trail.encryption" in checks:
-        facts, cached = central_key(deps)
-        gap = key_gap(trail, facts, settings)
-        if gap is not None and cached:  # the key may have been fixed since: look again before refusing
-            facts, _ = central_key(deps, fresh=True)
-            gap = key_gap(trail, facts, settings)
-        if gap is None:
-            changes["KmsKeyId"] = settings.central_key_arn
-        else:
-            attempts.refuse(["trail.encryption"], f"UpdateTrail was not called: {gap}")
+        changes["KmsKeyId"] = deps.settings.central_key_arn
     if "trail.log-file-validation" in checks:
         changes["EnableLogFileValidation"] = True
-    updating = [name for name, key in UPDATE_FIELDS.items() if key in changes]
-    updated = bool(changes) and attempts.attempt(
-        updating, "cloudtrail:UpdateTrail", lambda: adapter.update(trail.ref, **changes)
-    )
-    if changes and not updated and "KmsKeyId" in changes:
-        deps.warm.drop(CENTRAL_KEY)  # the reused facts said yes and AWS said no: read them again next time
+    if changes:
+        update(trail, changes, deps, attempts, adapter)
     if "trail.logging" in checks:
         attempts.attempt(["trail.logging"], "cloudtrail:StartLogging", lambda: adapter.start_logging(trail.ref))
+
+
+def update(trail: Trail, changes: dict[str, Any], deps: Deps, attempts: Attempts, adapter: TrailAdapter) -> None:
+    """One UpdateTrail with every change. When AWS refuses the central key, the refusal is explained from the
+    facts read then, and the other changes are made without the key (a key problem does not block them)."""
+    updating = [name for name, field in UPDATE_FIELDS.items() if field in changes]
+    caught = _Caught()
+    if attempts.attempt(updating, ACTION, caught.around(lambda: adapter.update(trail.ref, **changes))):
+        return
+    error = caught.error
+    if "KmsKeyId" not in changes or error is None:
+        return  # no key was set, or the write gate stopped the call before AWS saw it
+    deps.warm.drop(CENTRAL_KEY)  # any facts kept about the key may be what AWS just refused
+    if is_transient(error):
+        return  # retried as a whole (Attempts keeps the error to raise)
+    attempts.refuse(updating, explain_refusal(trail, error, deps))
+    rest = {field: value for field, value in changes.items() if field != "KmsKeyId"}
+    if rest and error_code(error) in KEY_REFUSALS:
+        others = [name for name, field in UPDATE_FIELDS.items() if field in rest]
+        for name in others:
+            attempts.failed.pop(name, None)
+        attempts.attempt(others, ACTION, lambda: adapter.update(trail.ref, **rest))
 
 
 def confirm(trail: Trail, attempts: Attempts, deps: Deps) -> Trail:
@@ -50,47 +82,3 @@ def confirm(trail: Trail, attempts: Attempts, deps: Deps) -> Trail:
     actions = set(attempts.attempted.values())
     fresh = adapter.read_config(trail) if "cloudtrail:UpdateTrail" in actions else trail
     return adapter.read_status(fresh) if "cloudtrail:StartLogging" in actions else fresh
-
-
-def key_gap(trail: Trail, central: CentralKey, settings: Settings) -> str | None:
-    """Why setting the central key on this trail would fail or stop delivery, with the fix; None when it is safe.
-
-    Real AWS rejects UpdateTrail with a disabled key, a key in another region than the bucket
-    (KmsKeyNotFoundException) or a key policy without the CloudTrail grant
-    (InsufficientEncryptionPolicyException); moto accepts all three, so the check is made here first.
-    """
-    key, facts = settings.central_key, central.facts
-    if facts.state is None:
-        return f"the central key {key.arn} could not be read ({'; '.join(facts.problems)})."
-    if not facts.enabled:
-        return (
-            f"the central key is {facts.state}, and CloudTrail cannot use a key that is not Enabled; "
-            f"enable it (key.state) before the trail can be repaired."
-        )
-    if facts.key_spec not in (None, "SYMMETRIC_DEFAULT"):
-        return f"the central key is {facts.key_spec}; CloudTrail needs a symmetric (SYMMETRIC_DEFAULT) key."
-    bucket_region = central.bucket_region if trail.s3_bucket == settings.log_bucket else None
-    if bucket_region is not None and bucket_region != key.region:
-        return (
-            f"the central key is in {key.region} but the trail's bucket {trail.s3_bucket} is in {bucket_region}; "
-            f"CloudTrail needs a key in the bucket's region (KmsKeyNotFoundException)."
-        )
-    if facts.policy is None:
-        return f"the central key policy could not be read ({'; '.join(facts.problems)})."
-    try:
-        verdict = cloudtrail_may_encrypt(parse_policy(facts.policy), key.arn, trail.arn)
-    except PolicyParseError as error:
-        return f"the central key policy cannot be parsed ({error})."
-    if verdict.allowed:
-        return None
-    owner = trail.account
-    who = f"the management account {owner} (organization trail)" if trail.organization_trail else f"account {owner}"
-    unknown = (
-        f" Conditions not understood: {', '.join(verdict.unknown_conditions)}." if verdict.unknown_conditions else ""
-    )
-    return (
-        f"the central key policy does not let cloudtrail.amazonaws.com GenerateDataKey for {trail.arn} "
-        f"({verdict.reason}); add arn:{key.partition}:cloudtrail:*:{owner}:trail/* for {who} to the "
-        f"kms:EncryptionContext:aws:cloudtrail:arn condition of the CloudTrail encrypt statement "
-        f"(`python -m trailguard policy key --trail-account {owner} ...` prints the policy).{unknown}"
-    )
