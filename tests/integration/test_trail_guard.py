@@ -7,7 +7,6 @@ members 333333333333 and 012345678901, regions eu-west-1 (key and bucket) and us
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
@@ -19,10 +18,7 @@ from harness.org import HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
 from harness.routing import load_module
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
-from trailguard.key.facts import read_central_key
-from trailguard.sessions import SessionFactory
-from trailguard.settings import Settings
-from trailguard.warm import CENTRAL_KEY, Warm
+from trailguard.warm import Warm
 
 MEMBER_A_TRAIL = f"arn:aws:cloudtrail:{HOME}:{MEMBER_A}:trail/audit-trail"
 STS = ("AssumeRole", "GetCallerIdentity")
@@ -556,23 +552,19 @@ def test_a_refused_drifted_trail_reads_the_key_once_after_the_refusal(
 def test_a_refusal_is_explained_from_fresh_facts_and_a_key_fixed_since_does_not_block(
     stack: Stack, faults: Faults
 ) -> None:
-    # Given the trail container keeps facts about the key from before its policy stopped admitting 333333333333
+    # Given a key policy that stopped admitting 333333333333, which AWS enforces on UpdateTrail
     from harness.org import CENTRAL, central_key_policy
 
     org = stack.org
-    container = trail_container(stack)
-    stale = read_central_key(SessionFactory("TrailGuardRemediation"), Settings.from_env(dict(os.environ)))
-    container.put(CENTRAL_KEY, stale)
     narrow_key_policy(stack)
     arn = org.create_trail(MEMBER_A, "audit-trail", key=None)
     faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions to access the key")
 
     stack.send("trail/create_trail_no_key.json")
 
-    # Then the refusal is explained from the policy as it is now, and the kept facts are dropped
+    # Then the refusal is explained from the policy as it is now (read after the refusal, never kept)
     error = finding(only(org.findings())["message"], "trail.encryption")["remediation"]["error"]
     assert f"arn:aws:cloudtrail:*:{MEMBER_A}:trail/*" in error
-    assert CENTRAL_KEY not in container
 
     # When the key policy is fixed (in the key account: this container is not told) and the trail changes again
     org.client("kms", CENTRAL).put_key_policy(

@@ -16,11 +16,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # How long each fact may be reused, in seconds.
-KEY_FACTS_TTL = 300.0  # the central key's state and policy, and the bucket's region
 ORGANIZATION_TTL = 300.0  # the organization's accounts and the enabled regions
 SESSIONS_TTL = 6 * 3600.0  # the session factory (it renews each account's credentials itself)
-
-CENTRAL_KEY = "central-key"  # the entry of the central key's facts (dropped when the key changes)
 
 
 def _utc_now() -> datetime:

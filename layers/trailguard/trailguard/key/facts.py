@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -15,10 +15,6 @@ from trailguard.events import ApiCallEvent
 from trailguard.observability import logger
 from trailguard.sessions import SessionFactory, error_code, error_message, is_transient
 from trailguard.settings import Settings
-from trailguard.warm import CENTRAL_KEY, KEY_FACTS_TTL
-
-if TYPE_CHECKING:
-    from trailguard.resource import Deps
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +141,4 @@ def read_central_key(sessions: SessionFactory, settings: Settings) -> CentralKey
     return CentralKey(
         KeyFacts(facts.key, facts.state, facts.key_spec, facts.rotation, facts.policy, tuple(recorder.problems)),
         region,
-    )
-
-
-def central_key(deps: Deps, *, fresh: bool = False) -> tuple[CentralKey, bool]:
-    """The central key's facts, reused for a few minutes by a warm container; and whether they were reused."""
-    return deps.warm.get(
-        CENTRAL_KEY, KEY_FACTS_TTL, lambda: read_central_key(deps.sessions, deps.settings), fresh=fresh
     )

@@ -15,7 +15,6 @@ from trailguard.key.checks import POLICY, STATE
 from trailguard.key.facts import CentralKey, KeyAdapter, names_central_key, read_central_key
 from trailguard.resource import Attempts, Deps, Ignored, Phase
 from trailguard.vocabulary import ResourceType
-from trailguard.warm import CENTRAL_KEY
 
 if TYPE_CHECKING:
     from trailguard.organization import Scope
@@ -41,7 +40,6 @@ class KeyGuard:
     def target(self, event: ApiCallEvent, deps: Deps) -> None:
         if not names_central_key(event, deps.settings, KeyAdapter(deps.sessions, deps.settings.central_key)):
             raise Ignored("the event is about another key")
-        deps.warm.drop(CENTRAL_KEY)  # facts kept about a key that just changed are stale
 
     def read(self, target: None, deps: Deps) -> CentralKey:
         return read_central_key(deps.sessions, deps.settings)
@@ -69,7 +67,6 @@ class KeyGuard:
             repairs.repair_policy(central, checks, context, adapter, attempts)
 
     def confirm(self, central: CentralKey, attempts: Attempts, deps: Deps) -> CentralKey:
-        deps.warm.drop(CENTRAL_KEY)
         return read_central_key(deps.sessions, deps.settings)
 
 

@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 from trailguard.sessions import error_code, is_transient
 from trailguard.trail.facts import Trail, TrailAdapter
 from trailguard.trail.refusals import ACTION, KEY_REFUSALS, explain_refusal
-from trailguard.warm import CENTRAL_KEY
 
 if TYPE_CHECKING:
     from trailguard.resource import Attempts, Deps
@@ -64,7 +63,6 @@ def update(trail: Trail, changes: dict[str, Any], deps: Deps, attempts: Attempts
     error = caught.error
     if "KmsKeyId" not in changes or error is None:
         return  # no key was set, or the write gate stopped the call before AWS saw it
-    deps.warm.drop(CENTRAL_KEY)  # any facts kept about the key may be what AWS just refused
     if is_transient(error):
         return  # retried as a whole (Attempts keeps the error to raise)
     attempts.refuse(updating, explain_refusal(trail, error, deps))
