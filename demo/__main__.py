@@ -45,6 +45,10 @@ def run(verbose: bool = False) -> int:
         org = build_org()
         stack = InProcessStack(org)
         stack.configure(**quiet)
+        if quiet:  # the functions' logger read the template's level when the handlers were imported
+            from trailguard.observability import logger
+
+            logger.setLevel(quiet["POWERTOOLS_LOG_LEVEL"])
         print("TrailGuard demo: a simulated organization on moto")
         print(f"  organization {ORG_ID}: management {MANAGEMENT}, central {CENTRAL}, members {MEMBER_A} and {MEMBER_B}")
         print(f"  central key  {org.key_arn}")
@@ -59,7 +63,10 @@ def run(verbose: bool = False) -> int:
                 faults.fail(operation, code, message)
             event = _event(org, scenario)
             if scenario.event.startswith("schedule/"):  # what EventBridge Scheduler sends the sweep
-                target, name = ["SweepFunction"], "schedule"
+                target, name = (
+                    [stack.schedule_target().logical_id, stack.queue_consumer("SweepQueue")[0].logical_id],
+                    "schedule",
+                )
                 result = stack.sweep(event)
             else:
                 target, name = [spec.logical_id for spec in stack.targets(event)], event["detail"]["eventName"]

@@ -127,7 +127,7 @@ class InProcessStack:
         planned = self.invoke(planner.logical_id, scheduled)
         self.drain("SweepQueue")
         summary = self.org.latest_summary()
-        return summary if summary is not None else planned
+        return {"result": "swept", **summary} if summary is not None else planned
 
     def drain(self, queue: str) -> None:
         """Deliver `queue`'s messages to its consumer in batches, as Lambda's event source does: a record the
