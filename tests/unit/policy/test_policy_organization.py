@@ -137,10 +137,11 @@ def test_the_organization_wide_form_needs_the_organization_id() -> None:
 def test_1000_accounts_one_by_one_are_refused_with_the_limit_the_size_and_the_way_out(
     build: Any, limit: int, what: str, with_org: bool
 ) -> None:
-    # Given 1,000 accounts listed one by one (with or without the organization id)
+    # Given 1,000 accounts listed one by one: without the organization id, or with it and the per-account
+    # form asked for
     # When the policy is built, Then it is refused before AWS would be
     with pytest.raises(PolicySizeError) as raised:
-        build({"org_id": ORG_ID} if with_org else {})
+        build({"org_id": ORG_ID, "organization_wide": False} if with_org else {})
     error = raised.value
     assert error.limit == limit
     assert error.size > limit
@@ -148,8 +149,55 @@ def test_1000_accounts_one_by_one_are_refused_with_the_limit_the_size_and_the_wa
     assert f"over the {what} policy limit of {limit:,} bytes" in message
     assert f"{error.size:,} bytes" in message
     assert "1,001 accounts one by one" in message
-    assert "organization-wide form (organization_wide=True; --organization-wide on the command line)" in message
-    assert ("organization " + ORG_ID if with_org else "(give its id)") in message
+    if with_org:
+        assert f"let TrailGuard use the organization-wide form, one grant for every account of organization {ORG_ID}" in (
+            message
+        )
+        assert "drop organization_wide=False, --per-account on the command line" in message
+    else:
+        assert "set the organization id (TRAILGUARD_ORG_ID for the guards, --org-id on the command line)" in message
+
+
+@pytest.mark.parametrize("count", [100, 500, 1000])
+def test_policies_built_for_an_organization_fit_and_admit_every_account_and_the_organization_trail(
+    count: int,
+) -> None:
+    # Given an organization of `count` accounts (the management and central accounts among them), its id known
+    members = ACCOUNTS[: count - 2]
+    organization = [MGMT, CENTRAL, *members]
+    # When the key and bucket policies are built in the form TrailGuard chooses
+    key = key_policy(CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=organization, key_arn=KEY_ARN)
+    bucket = bucket_policy(BUCKET, organization, MGMT, ORG_ID)
+    # Then both are within their limits
+    assert policy_size(key) <= KMS_KEY_POLICY_LIMIT
+    assert policy_size(bucket) <= S3_BUCKET_POLICY_LIMIT
+    # And the answer is "admitted" for every account's trails and for the organization trail
+    key_answer = key_admission(
+        parse_policy(key), KEY_ARN, organization, organization_trail=ORG_TRAIL, org_id=ORG_ID
+    )
+    bucket_answer = bucket_admission(
+        parse_policy(bucket), BUCKET, organization, organization_trail=ORG_TRAIL, org_id=ORG_ID, kms_key_arn=KEY_ARN
+    )
+    for answer in (key_answer, bucket_answer):
+        assert answer.admitted, answer.summary()
+        assert (answer.accounts, answer.trails) == (count, count + 1)
+    # The per-account form is kept while it fits: the key until about 730 accounts, the bucket about 180
+    assert ("aws:SourceOrgID" in json.dumps(key)) is (count > 730)
+    assert ("aws:SourceOrgID" in json.dumps(bucket)) is (count > 180)
+
+
+def test_a_member_trail_is_admitted_by_the_organization_wide_forms_through_its_request_context() -> None:
+    # Given the organization-wide policies, and the request CloudTrail makes for a member's trail: the trail
+    # ARN as source, aws:SourceAccount the member, aws:SourceOrgID the organization of the member
+    key = parse_policy(org_key_policy())
+    bucket = parse_policy(org_bucket_policy())
+    member_trail = trail(ACCOUNTS[7], "never-used-the-key", "ap-southeast-2")
+    # Then it is admitted; the same trail of an account of another organization is not
+    assert cloudtrail_may_encrypt(key, KEY_ARN, member_trail, source_org_id=ORG_ID).allowed
+    assert not cloudtrail_may_encrypt(key, KEY_ARN, member_trail, source_org_id=OTHER_ORG).allowed
+    folder = cloudtrail_object_key(ACCOUNTS[7], region="ap-southeast-2")
+    assert cloudtrail_may_put_object(bucket, BUCKET, folder, member_trail, source_org_id=ORG_ID).allowed
+    assert not cloudtrail_may_put_object(bucket, BUCKET, folder, member_trail, source_org_id=OTHER_ORG).allowed
 
 
 # --- per-account forms keep their answers, at any scale ----------------------------------------------------
