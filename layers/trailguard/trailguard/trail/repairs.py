@@ -78,7 +78,9 @@ def key_gap(trail: Trail, central: CentralKey, settings: Settings) -> str | None
     if facts.policy is None:
         return f"the central key policy could not be read ({'; '.join(facts.problems)})."
     try:
-        verdict = cloudtrail_may_encrypt(parse_policy(facts.policy), key.arn, trail.arn)
+        # The trail belongs to an account of the organization: CloudTrail's request names it (aws:SourceOrgID),
+        # which is what an organization-wide grant admits.
+        verdict = cloudtrail_may_encrypt(parse_policy(facts.policy), key.arn, trail.arn, source_org_id=settings.org_id)
     except PolicyParseError as error:
         return f"the central key policy cannot be parsed ({error})."
     if verdict.allowed:
@@ -92,5 +94,6 @@ def key_gap(trail: Trail, central: CentralKey, settings: Settings) -> str | None
         f"the central key policy does not let cloudtrail.amazonaws.com GenerateDataKey for {trail.arn} "
         f"({verdict.reason}); add arn:{key.partition}:cloudtrail:*:{owner}:trail/* for {who} to the "
         f"kms:EncryptionContext:aws:cloudtrail:arn condition of the CloudTrail encrypt statement "
-        f"(`python -m trailguard policy key --trail-account {owner} ...` prints the policy).{unknown}"
+        f"(`python -m trailguard policy key --trail-account {owner} ...` prints the policy), or set "
+        f"TRAILGUARD_REPAIR_POLICIES=true: the key guard then admits every account of the organization.{unknown}"
     )
