@@ -1,7 +1,10 @@
 """Repairs of an existing key or bucket policy: keep what is there, drop public grants, add what CloudTrail
 is missing. A repair never widens access (beyond the CloudTrail and log-reader grants it was asked for),
 never removes a Deny, and never removes the key's administrator statement. Statements are matched by what
-they grant, never by Sid.
+they grant, never by Sid. The grants added are per account while the policy fits the size AWS stores,
+organization-wide (``aws:SourceOrgID``) beyond when the organization id is known; only when even those would
+not fit do the per-account CloudTrail grants of TrailGuard's own form, naming accounts of the organization
+only, give way to them (removing a grant never widens access).
 
 What is missing is what ``key_admission``/``bucket_admission`` refuse for the spec's accounts and the known
 ``trails``: give a merge the same trails a check was given, and the merge adds a grant exactly when the
