@@ -9,7 +9,7 @@ import pytest
 
 from harness.calls import ApiCalls
 from harness.faults import Faults
-from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, OUTSIDER, SimulatedOrg
+from harness.org import CENTRAL, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, ORG_ID, OTHER, OUTSIDER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
 from trailguard import policy
@@ -412,7 +412,10 @@ def test_accounts_without_the_member_stack_are_named_in_the_finding(
 
     encrypt = finding(only(org.findings())["message"], "key.cloudtrail-encrypt")
     assert any(MEMBER_B in problem and "member" in problem for problem in encrypt["observed"]["scope_problems"])
+    # Its trails could not be listed, so none is named; the account itself must still be admitted (every
+    # account of the organization is), and is refused like the others
     assert MEMBER_B not in {trail.split(":")[4] for trail in encrypt["observed"]["refused_trails"]}
+    assert MEMBER_B in encrypt["observed"]["refused_accounts"]
 
 
 def test_organization_that_cannot_be_listed_gives_no_false_external_finding(stack: Stack, trails: list[str]) -> None:
@@ -515,3 +518,106 @@ def test_a_region_pinned_grant_does_not_make_the_key_guard_loop(stack: Stack, ap
     assert api_calls.writes().count("PutKeyPolicy") <= 1
     (message,) = [item["message"] for item in org.findings()]
     assert finding(message, "key.cloudtrail-encrypt")["status"] in ("REMEDIATED", "REMEDIATION_FAILED")
+
+
+# --- every account of the organization is admitted, not only those whose trails use the key ------------------
+
+
+def cloudtrail_statements_stripped(org: SimulatedOrg) -> dict[str, Any]:
+    """The key policy with every statement for CloudTrail removed (the administrator statement kept)."""
+    statements = [s for s in key_policy(org)["Statement"] if "cloudtrail.amazonaws.com" not in json.dumps(s)]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@pytest.mark.parametrize("delivers_to", ["elsewhere", "central bucket"])
+def test_a_member_whose_trail_never_used_the_key_is_admitted_then_its_trail_is_moved_onto_the_key(
+    stack: Stack, delivers_to: str
+) -> None:
+    # Given policy repair on, and a member trail with no key at all (delivering to the member's own bucket,
+    # or to the central bucket): no trail of the member has ever used the central key
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    bucket = None
+    if delivers_to == "elsewhere":
+        bucket = f"member-own-logs-{MEMBER_A}"
+        org.client("s3", MEMBER_A).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": HOME})
+    arn = org.create_trail(MEMBER_A, "audit-trail", key=None, bucket=bucket)
+    # And a key policy edit that strips every CloudTrail grant
+    stripped = cloudtrail_statements_stripped(org)
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(stripped))
+    assert not policy.cloudtrail_may_encrypt(
+        policy.parse_policy(stripped), org.key_arn, arn, source_org_id=ORG_ID
+    ).allowed
+
+    # When the PutKeyPolicy event arrives
+    stack.send("key/put_key_policy.json")
+
+    # Then the key policy is repaired for every account of the organization, the member among them
+    key_message = only(org.findings())["message"]
+    assert finding(key_message, "key.cloudtrail-encrypt")["status"] == "REMEDIATED"
+    encrypt = finding(key_message, "key.cloudtrail-encrypt")
+    assert set(encrypt["observed"]["refused_accounts"]) == {MANAGEMENT, CENTRAL, MEMBER_A, MEMBER_B}
+    repaired = policy.parse_policy(key_policy(org))
+    # And the analyzer says the member's real trail ARN is admitted, as AWS would check it on UpdateTrail
+    # (moto's UpdateTrail accepts any key): its request names the trail, the member and the organization
+    assert policy.cloudtrail_may_encrypt(repaired, org.key_arn, arn, source_org_id=ORG_ID).allowed
+    assert policy.cloudtrail_may_describe(repaired, org.key_arn, arn, source_org_id=ORG_ID).allowed
+    admission = policy.key_admission(
+        repaired, org.key_arn, org.accounts, trails=[arn], organization_trail=None, org_id=ORG_ID
+    )
+    assert admission.admitted, admission.summary()
+    assert policy.key_admin_statements(repaired, CENTRAL), "the administrator statement is kept"
+
+    # When the member's trail event arrives
+    result = stack.send("trail/create_trail_no_key.json")
+
+    # Then the trail is moved onto the central key
+    assert org.trail(arn)["KmsKeyId"] == org.key_arn
+    trail_message = only(org.findings())["message"]
+    assert finding(trail_message, "trail.encryption")["status"] == "REMEDIATED"
+    assert result["result"] in ("remediated", "open")  # open: a trail delivering elsewhere is also reported
+
+
+def test_the_member_trail_is_refused_while_the_key_does_not_admit_its_account(
+    stack: Stack, api_calls: ApiCalls
+) -> None:
+    # Given the key policy stripped of its CloudTrail grants and policy repair off (nothing repairs the key)
+    org = stack.org
+    org.create_trail(MEMBER_A, "audit-trail", key=None)
+    stripped = cloudtrail_statements_stripped(org)
+    org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(stripped))
+    api_calls.reset()
+
+    stack.send("trail/create_trail_no_key.json")
+
+    # Then UpdateTrail is never called (AWS would refuse it), and the refusal says how the key gets fixed
+    assert "UpdateTrail" not in api_calls.calls
+    encryption = finding(only(org.findings())["message"], "trail.encryption")
+    assert encryption["status"] == "REMEDIATION_FAILED"
+    assert "TRAILGUARD_REPAIR_POLICIES=true" in encryption["remediation"]["error"]
+
+
+def test_a_deleted_bucket_policy_is_restored_for_every_account_of_the_organization(stack: Stack) -> None:
+    # Given no trail in scope at all, policy repair on, and the bucket policy deleted
+    org = stack.org
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
+    s3(org).delete_bucket_policy(Bucket=org.bucket)
+
+    stack.send("bucket/delete_bucket_policy.json")
+
+    # Then every account's trails may deliver, and the organization trail writes under AWSLogs/<org-id>/
+    restored = policy.parse_policy(s3(org).get_bucket_policy(Bucket=org.bucket)["Policy"])
+    organization_trail = f"arn:aws:cloudtrail:{HOME}:{MANAGEMENT}:trail/organization"
+    admission = policy.bucket_admission(
+        restored,
+        org.bucket,
+        org.accounts,
+        organization_trail=organization_trail,
+        org_id=ORG_ID,
+        kms_key_arn=org.key_arn,
+        region=HOME,
+    )
+    assert admission.admitted, admission.summary()
+    write = finding(only(org.findings())["message"], "bucket.cloudtrail-write")
+    assert write["status"] == "REMEDIATED"
+    assert set(write["observed"]["refused_accounts"]) == {MANAGEMENT, CENTRAL, MEMBER_A, MEMBER_B}

@@ -66,9 +66,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="an account whose own trails deliver with this key or bucket (repeatable)",
     )
     parser.add_argument(
+        "--accounts-file",
+        metavar="FILE",
+        help="account ids whose trails must be admitted, separated by spaces, commas or new lines (- for stdin), "
+        "e.g. the organization's active accounts",
+    )
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument(
         "--organization-wide",
-        action="store_true",
-        help="admit every account of the organization (--org-id) with one grant instead of one per account",
+        dest="organization_wide",
+        action="store_const",
+        const=True,
+        default=None,
+        help="always admit every account of the organization (--org-id) with one grant; by default the "
+        "grants are per account while the policy fits AWS's size limit, organization-wide beyond",
+    )
+    form.add_argument(
+        "--per-account",
+        dest="organization_wide",
+        action="store_const",
+        const=False,
+        help="always one grant entry per account, even where the policy would not fit (then refused)",
     )
     parser.add_argument(
         "--merge",
@@ -124,27 +142,57 @@ def _read_existing(path: str) -> PolicyDocument:
         raise _UsageError(f"trailguard: error: {path}: {error}") from None
 
 
+def _read_accounts(path: str | None) -> list[str]:
+    """The account ids of ``--accounts-file`` (none without it)."""
+    if path is None:
+        return []
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as error:
+        raise _UsageError(f"trailguard: error: cannot read {path}: {error.strerror or error}") from None
+    accounts = text.replace(",", " ").split()
+    invalid = [account for account in accounts if not is_account_id(account)]
+    if invalid:
+        raise _UsageError(f"trailguard: error: {path}: {invalid[0]!r} is not a 12-digit AWS account id")
+    return accounts
+
+
+def _form_note(args: argparse.Namespace, built: dict[str, Any]) -> None:
+    """Say so when TrailGuard chose the organization-wide form (it was not asked for)."""
+    if args.organization_wide is None and "aws:SourceOrgID" in json.dumps(built):
+        print(
+            f"trailguard: the per-account grants would not fit the {args.kind} policy's size limit: "
+            f"the organization-wide form (aws:SourceOrgID = {args.org_id}) is printed",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     existing = _read_existing(args.merge) if args.merge else None
     if existing is not None:
         for warning in existing.warnings:
             print(f"trailguard: warning: {args.merge}: {_one_line(warning)}", file=sys.stderr)
+    accounts = [*args.trail_account, *_read_accounts(args.accounts_file)]
     if args.kind == "key":
         options: dict[str, Any] = {
             "management_account": args.management_account,
             "org_id": args.org_id,
-            "trail_accounts": args.trail_account,
+            "trail_accounts": accounts,
             "log_readers": args.log_reader,
             "key_arn": args.key_arn,
             "organization_wide": args.organization_wide,
         }
         if existing is None:
-            return key_policy(args.key_account, **options)
+            built = key_policy(args.key_account, **options)
+            _form_note(args, built)
+            return built
         result = merge_key_policy(existing, args.key_account, **options)
     else:
-        where = (args.bucket, args.trail_account, args.management_account, args.org_id, args.prefix)
+        where = (args.bucket, accounts, args.management_account, args.org_id, args.prefix)
         if existing is None:
-            return bucket_policy(*where, organization_wide=args.organization_wide)
+            built = bucket_policy(*where, organization_wide=args.organization_wide)
+            _form_note(args, built)
+            return built
         result = merge_bucket_policy(existing, *where, organization_wide=args.organization_wide)
     for change in result.changes:
         print(f"trailguard: {_one_line(change)}", file=sys.stderr)

@@ -37,7 +37,8 @@ GOOD_TRAIL = Trail(
     s3_bucket=BUCKET,
     status=TrailStatus(is_logging=True),
 )
-SCOPE = Scope(frozenset({CENTRAL, MEMBER}), (GOOD_TRAIL,))
+ORGANIZATION = (CENTRAL, MEMBER)  # the accounts of SCOPE: the key and bucket must admit both
+SCOPE = Scope(frozenset(ORGANIZATION), (GOOD_TRAIL,))
 CONTEXT = Context(SETTINGS, SCOPE, "eu-west-1")
 
 ADMIN = {
@@ -85,7 +86,7 @@ def central_key(
     rotation: bool | None = True,
     bucket_region: str | None = "eu-west-1",
 ) -> CentralKey:
-    text = key_policy(MEMBER) if policy is None else policy
+    text = key_policy(*ORGANIZATION) if policy is None else policy
     return CentralKey(KeyFacts(KEY_ARN, state, "SYMMETRIC_DEFAULT", rotation, text), bucket_region)  # type: ignore[arg-type]
 
 
@@ -126,7 +127,7 @@ def bucket(**changes: Any) -> BucketState:
         "name": BUCKET,
         "account": CENTRAL,
         "region": "eu-west-1",
-        "policy": bucket_policy(MEMBER),
+        "policy": bucket_policy(*ORGANIZATION),
         "encryption": {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY}},
         "versioning": "Enabled",
         "public_access_block": dict(BLOCK_ALL),

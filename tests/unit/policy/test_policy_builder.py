@@ -127,13 +127,29 @@ def test_invalid_inputs_are_refused_with_a_clear_message(call: object, message: 
     assert message in str(raised.value)
 
 
-def test_a_policy_over_the_size_limit_is_refused() -> None:
-    # Given more trail-owning accounts than a 20 KiB bucket policy can list
+def test_a_policy_over_the_size_limit_is_refused_without_the_organization_id() -> None:
+    # Given more trail-owning accounts than a 20 KiB bucket policy can list, and no organization id
     accounts = [f"{n:012d}" for n in range(400)]
-    # Then the builder refuses rather than returning a policy AWS would reject
-    with pytest.raises(PolicySizeError, match="over the S3 bucket policy limit of 20,480 bytes"):
-        bucket_policy("central-logs", accounts, MGMT, ORG_ID)
+    # Then the builder refuses rather than returning a policy AWS would reject, and says to give the id
+    with pytest.raises(PolicySizeError, match="over the S3 bucket policy limit of 20,480 bytes") as raised:
+        bucket_policy("central-logs", accounts, MGMT)
+    assert "set the organization id" in str(raised.value)
     assert policy_size(key_policy(CENTRAL, trail_accounts=accounts[:300])) < 32 * 1024
+
+
+def test_with_the_organization_id_the_form_that_fits_is_chosen() -> None:
+    accounts = [f"{n:012d}" for n in range(400)]
+    # Given 400 accounts and the organization id: the bucket policy is organization-wide (per account it
+    # would not fit), the key policy still per account (it fits)
+    bucket = bucket_policy("central-logs", accounts, MGMT, ORG_ID)
+    key = key_policy(CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=accounts, key_arn=KEY_ARN)
+    assert "aws:SourceOrgID" in json.dumps(bucket)
+    assert "aws:SourceOrgID" not in json.dumps(key)
+    assert policy_size(bucket) < 20 * 1024
+    assert policy_size(key) < 32 * 1024
+    # And the per-account form asked for is refused, with the way out
+    with pytest.raises(PolicySizeError, match="let TrailGuard use the organization-wide form"):
+        bucket_policy("central-logs", accounts, MGMT, ORG_ID, organization_wide=False)
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,19 +24,26 @@ from tests.unit.policy.policy_testkit import (
     trail,
 )
 from trailguard.policy import (
+    KMS_KEY_POLICY_LIMIT,
+    S3_BUCKET_POLICY_LIMIT,
     Caller,
     PolicyDocument,
     PolicyRepairError,
     PolicySizeError,
     Request,
+    bucket_admission,
+    bucket_policy,
     cloudtrail_may_encrypt,
     cloudtrail_may_put_object,
     cloudtrail_object_key,
     evaluate,
     key_admin_statements,
+    key_admission,
+    key_policy,
     merge_bucket_policy,
     merge_key_policy,
     parse_policy,
+    policy_size,
     public_grants,
 )
 from trailguard.policy.evaluation import ContextValue
@@ -346,3 +353,135 @@ def test_merge_bucket_policy_never_widens(policy: dict[str, Any]) -> None:
 def test_the_serialised_result_is_plain_json() -> None:
     result = merge_key_policy(corpus("kms_console_default.json"), MEMBER, trail_accounts=[MEMBER])
     assert json.loads(json.dumps(result.policy)) == result.policy
+
+
+# --- the form that fits ------------------------------------------------------------------------------------
+
+ORGANIZATION = [f"{n:012d}" for n in range(100_000_000_000, 100_000_001_000)]  # 1,000 accounts
+
+
+def test_a_key_merge_for_a_grown_organization_turns_organization_wide_when_per_account_would_not_fit() -> None:
+    # Given a per-account key policy for 700 accounts, and an organization grown to 1,000
+    existing = key_policy(
+        CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=ORGANIZATION[:700], key_arn=KEY_ARN
+    )
+    assert "aws:SourceOrgID" not in json.dumps(existing)
+    inputs: dict[str, Any] = {
+        "management_account": MGMT,
+        "org_id": ORG_ID,
+        "trail_accounts": ORGANIZATION,
+        "key_arn": KEY_ARN,
+    }
+    # When it is merged (the form left to TrailGuard)
+    first = merge_key_policy(parse_policy(existing), CENTRAL, **inputs)
+    # Then the organization-wide grant is added, the existing grants kept, and the change says why
+    assert policy_size(first.policy) <= KMS_KEY_POLICY_LIMIT
+    assert list(existing["Statement"]) == first.policy["Statement"][: len(existing["Statement"])]
+    assert any("over the limit of 32,768" in change and ORG_ID in change for change in first.changes)
+    merged = parse_policy(first.policy)
+    admission = key_admission(
+        merged, KEY_ARN, [MGMT, CENTRAL, *ORGANIZATION], organization_trail=ORG_TRAIL, org_id=ORG_ID
+    )
+    assert admission.admitted, admission.summary()
+    assert key_admin_statements(merged, CENTRAL)
+    # And another organization's trail is not admitted
+    assert not cloudtrail_may_encrypt(merged, KEY_ARN, trail(OUTSIDER), source_org_id="o-zzzzzzzzzz").allowed
+    # And a second merge changes nothing
+    assert merge_key_policy(merged, CENTRAL, **inputs).changes == ()
+
+
+def test_a_key_merge_keeps_the_per_account_form_while_it_fits() -> None:
+    existing = key_policy(CENTRAL, management_account=MGMT, org_id=ORG_ID, trail_accounts=[MEMBER], key_arn=KEY_ARN)
+    result = merge_key_policy(
+        parse_policy(existing),
+        CENTRAL,
+        management_account=MGMT,
+        org_id=ORG_ID,
+        trail_accounts=[MEMBER, *ORGANIZATION[:100]],
+        key_arn=KEY_ARN,
+    )
+    assert "aws:SourceOrgID" not in json.dumps(result.policy)
+    assert len(result.changes) == 1
+
+
+def test_a_full_bucket_policy_gives_its_per_account_grants_way_to_the_organization_wide_ones() -> None:
+    # Given the per-account bucket policy as full as the S3 limit lets it be
+    fitting = max(n for n in range(150, 260) if _fits_per_account_bucket(n))
+    existing = bucket_policy(BUCKET, ORGANIZATION[:fitting], MGMT, ORG_ID, organization_wide=False)
+    assert policy_size(existing) > S3_BUCKET_POLICY_LIMIT - 600, "no room left for the organization-wide grants"
+    # When one more account joins and the policy is merged
+    inputs: dict[str, Any] = {
+        "trail_accounts": ORGANIZATION[: fitting + 1],
+        "management_account": MGMT,
+        "org_id": ORG_ID,
+        "kms_key_arn": KEY_ARN,
+    }
+    result = merge_bucket_policy(parse_policy(existing), BUCKET, **inputs)
+    # Then TrailGuard's per-account grants give way to the organization-wide ones, and the policy fits
+    assert policy_size(result.policy) <= S3_BUCKET_POLICY_LIMIT
+    assert sids(result.policy) == [
+        "TrailGuardDenyInsecureTransport",
+        "TrailGuardCloudTrailAclCheckOrganization",
+        "TrailGuardCloudTrailWriteOrganization",
+    ]
+    assert sum("removed TrailGuardCloudTrail" in change for change in result.changes) == 3
+    merged = parse_policy(result.policy)
+    everyone = [MGMT, *ORGANIZATION[: fitting + 1]]
+    admission = bucket_admission(
+        merged, BUCKET, everyone, organization_trail=ORG_TRAIL, org_id=ORG_ID, kms_key_arn=KEY_ARN, region="eu-west-1"
+    )
+    assert admission.admitted, admission.summary()
+    # Never beyond the organization: a trail of another organization is refused, as is a request naming none
+    assert not bucket_admission(merged, BUCKET, [OUTSIDER], org_id="o-zzzzzzzzzz").admitted
+    assert not cloudtrail_may_put_object(merged, BUCKET, cloudtrail_object_key(MEMBER), trail(MEMBER)).allowed
+    assert public_grants(merged, BUCKET_ARN) == []
+    # And a second merge changes nothing
+    assert merge_bucket_policy(merged, BUCKET, **inputs).changes == ()
+
+
+def _fits_per_account_bucket(count: int) -> bool:
+    try:
+        bucket_policy(BUCKET, ORGANIZATION[:count], MGMT, ORG_ID, organization_wide=False)
+    except PolicySizeError:
+        return False
+    return True
+
+
+def test_grants_written_by_hand_or_naming_an_outside_account_never_give_way() -> None:
+    # Given a full per-account bucket policy whose write grant also names an outside account
+    fitting = max(n for n in range(150, 260) if _fits_per_account_bucket(n)) - 1
+    existing = bucket_policy(BUCKET, ORGANIZATION[:fitting], MGMT, ORG_ID, organization_wide=False)
+    for statement in existing["Statement"]:
+        if statement["Sid"] == "TrailGuardCloudTrailWrite":
+            statement["Resource"].append(f"{BUCKET_ARN}/AWSLogs/{OUTSIDER}/*")
+            statement["Condition"]["StringEquals"]["aws:SourceAccount"].append(OUTSIDER)
+    # When the organization grows past what fits
+    inputs: dict[str, Any] = {"trail_accounts": ORGANIZATION[:400], "management_account": MGMT, "org_id": ORG_ID}
+    result = merge_bucket_policy(parse_policy(existing), BUCKET, **inputs)
+    # Then the grants of TrailGuard's form for the organization's accounts give way, the one naming the
+    # outsider is kept as it was
+    kept = [s for s in result.policy["Statement"] if s["Sid"] == "TrailGuardCloudTrailWrite"]
+    assert len(kept) == 1
+    assert OUTSIDER in kept[0]["Condition"]["StringEquals"]["aws:SourceAccount"]
+    assert "TrailGuardCloudTrailAclCheck" not in sids(result.policy)
+    assert policy_size(result.policy) <= S3_BUCKET_POLICY_LIMIT
+
+
+def test_without_the_organization_id_a_merge_that_would_not_fit_is_refused_with_the_way_out() -> None:
+    existing = parse_policy({"Statement": [ADMIN_STATEMENT]})
+    with pytest.raises(PolicySizeError) as raised:
+        merge_key_policy(existing, CENTRAL, management_account=MGMT, trail_accounts=ORGANIZATION, key_arn=KEY_ARN)
+    assert "set the organization id (TRAILGUARD_ORG_ID for the guards, --org-id on the command line)" in str(
+        raised.value
+    )
+    # And the per-account form asked for is refused even with the id
+    with pytest.raises(PolicySizeError, match="--per-account"):
+        merge_key_policy(
+            existing,
+            CENTRAL,
+            management_account=MGMT,
+            org_id=ORG_ID,
+            trail_accounts=ORGANIZATION,
+            key_arn=KEY_ARN,
+            organization_wide=False,
+        )

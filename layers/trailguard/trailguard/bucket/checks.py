@@ -1,9 +1,15 @@
-"""The central bucket's checks: pure functions of the bucket's state (and the organization's trails that deliver
-to it), each registered with its catalogue row."""
+"""The central bucket's checks: pure functions of the bucket's state (and the organization's accounts and the
+trails that deliver to the bucket), each registered with its catalogue row.
+
+The bucket must let CloudTrail check its ACL and write the logs of every active account of the organization,
+and of the organization trail under ``AWSLogs/<org-id>/``: any trail of any account may be pointed at it.
+Trails that deliver to it are asked about by their ARN and prefix, the other accounts by a probe trail."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from functools import lru_cache
 
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
@@ -17,10 +23,17 @@ from trailguard.catalogue import (
     Undecided,
     register,
 )
-from trailguard.context import Context, grants_violation, parsed_policy
-from trailguard.findings import Resource, Violation
+from trailguard.context import (
+    Admitted,
+    Context,
+    admitted_accounts,
+    grants_violation,
+    parsed_policy,
+    refused_details,
+    refused_phrase,
+)
+from trailguard.findings import Violation
 from trailguard.observability import logger
-from trailguard.trail.facts import Trail
 from trailguard.vocabulary import Repair, ResourceType, Severity
 
 BUCKET = ResourceType.BUCKET
@@ -30,43 +43,78 @@ _EMPTY = {"Version": "2012-10-17", "Statement": []}
 
 def bucket_policy(state: BucketState) -> policy.PolicyDocument:
     """The bucket policy, parsed (an empty one when there is none or it cannot be parsed)."""
-    parsed = parsed_policy(state.policy if state.policy is not None else json.dumps(_EMPTY))
+    return bucket_policy_text(state.policy)
+
+
+def bucket_policy_text(text: str | None) -> policy.PolicyDocument:
+    parsed = parsed_policy(text if text is not None else json.dumps(_EMPTY))
     if isinstance(parsed, policy.PolicyParseError):
         logger.warning("bucket policy unparseable", error=str(parsed))
         return policy.parse_policy(_EMPTY)
     return parsed
 
 
-def delivering(state: BucketState, context: Context) -> list[Trail]:
-    """The trails that deliver to the bucket, or a probe for the management account's organization trail (else
-    the central account's) when none does yet."""
-    scope, settings = context.scope, context.settings
-    trails = [trail for trail in (scope.trails if scope else ()) if trail.s3_bucket == state.name]
-    if trails:
-        return trails
-    key = settings.central_key
-    probe = Trail.from_api(
-        Resource.trail(probe_trail_arn(key, settings.management_account_id or key.account)),
-        {
-            "IsOrganizationTrail": bool(settings.management_account_id and settings.org_id),
-            "S3BucketName": state.name,
-            "KmsKeyId": key.arn,
-        },
+@dataclass(frozen=True, slots=True)
+class BucketQuestion:
+    """What the bucket policy is asked (the bucket checks and the bucket repair ask exactly this)."""
+
+    bucket: str
+    admitted: Admitted
+    trails: tuple[policy.KnownTrail, ...]  # the trails in scope that deliver to the bucket, with their prefix
+    organization_trail: policy.KnownTrail | None  # the organization trail (known, or a probe), with an org id
+    org_id: str | None
+    prefix: str | None  # the prefix a probe trail writes under: the one prefix of the trails delivering here
+    kms_key_arn: str  # the central key: CloudTrail's uploads carry its SSE-KMS headers
+    partition: str
+    region: str  # where a probe trail lives: the central key's region
+
+
+def bucket_question(bucket: str, context: Context) -> BucketQuestion:
+    settings, scope = context.settings, context.scope
+    key, management, org_id = settings.central_key, settings.management_account_id, settings.org_id
+    trails = [trail for trail in (scope.trails if scope is not None else ()) if trail.s3_bucket == bucket]
+    prefixes = {trail.s3_prefix for trail in trails}
+    organization_trail = None
+    if management and org_id:
+        known = [t for t in trails if t.organization_trail and t.account == management]
+        organization_trail = (
+            policy.KnownTrail(known[0].arn, known[0].s3_prefix)
+            if known
+            else policy.KnownTrail(probe_trail_arn(key, management))
+        )
+    return BucketQuestion(
+        bucket,
+        admitted_accounts(context, (trail.account for trail in trails)),
+        tuple(dict.fromkeys(policy.KnownTrail(trail.arn, trail.s3_prefix) for trail in trails)),
+        organization_trail,
+        org_id,
+        prefixes.pop() if len(prefixes) == 1 else None,
+        key.arn,
+        key.partition,
+        key.region,
     )
-    return [probe]
 
 
-def object_keys(trail: Trail, context: Context) -> list[str]:
-    """Where CloudTrail writes this trail's logs: AWSLogs/<account>/..., and for an organization trail also
-    AWSLogs/<org-id>/<member>/... for every member."""
-    org_id, scope = context.settings.org_id, context.scope
-    keys = [policy.cloudtrail_object_key(trail.account, prefix=trail.s3_prefix, region=trail.home_region)]
-    if trail.organization_trail and org_id and scope is not None:
-        keys += [
-            policy.cloudtrail_object_key(account, org_id=org_id, prefix=trail.s3_prefix, region=trail.home_region)
-            for account in sorted(scope.accounts)
-        ]
-    return keys
+@lru_cache(maxsize=8)
+def bucket_answer(text: str | None, question: BucketQuestion) -> policy.Admission:
+    """The bucket policy's answer for the question, computed once for the checks that read it."""
+    return policy.bucket_admission(
+        bucket_policy_text(text),
+        question.bucket,
+        question.admitted.accounts,
+        trails=question.trails,
+        organization_trail=question.organization_trail,
+        org_id=question.org_id,
+        prefix=question.prefix,
+        kms_key_arn=question.kms_key_arn,
+        partition=question.partition,
+        region=question.region,
+    )
+
+
+def answer(state: BucketState, context: Context) -> tuple[policy.Admission, BucketQuestion]:
+    question = bucket_question(state.name, context)
+    return bucket_answer(state.policy, question), question
 
 
 def _without_policy(state: BucketState) -> str:
@@ -77,7 +125,7 @@ def _without_policy(state: BucketState) -> str:
     "bucket.cloudtrail-acl-check",
     BUCKET,
     Severity.CRITICAL,
-    title="Bucket policy lets CloudTrail GetBucketAcl",
+    title="Bucket policy lets CloudTrail GetBucketAcl for every active account of the organization",
     repair=Repair.POLICIES,
     action="s3:PutBucketPolicy",
     fix="Add the cloudtrail.amazonaws.com s3:GetBucketAcl statement",
@@ -85,19 +133,16 @@ def _without_policy(state: BucketState) -> str:
     reads=POLICY_READS,
 )
 def cloudtrail_acl_check(state: BucketState, context: Context) -> Violation | None:
-    document = bucket_policy(state)
-    refused = [
-        trail.arn
-        for trail in delivering(state, context)
-        if not policy.cloudtrail_may_get_bucket_acl(document, state.name, trail.arn).allowed
-    ]
+    admission, question = answer(state, context)
+    refused = admission.refused("s3:GetBucketAcl")
     if not refused:
         return None
     return Violation(
         "bucket.cloudtrail-acl-check",
-        "The log bucket policy does not let CloudTrail GetBucketAcl" + _without_policy(state),
-        {"refused_trails": refused},
-        {"cloudtrail_may_get_bucket_acl": True},
+        f"The log bucket policy does not let CloudTrail GetBucketAcl for {refused_phrase(refused)}"
+        + _without_policy(state),
+        refused_details(refused, question.admitted),
+        {"refused_accounts": []},
     )
 
 
@@ -105,30 +150,29 @@ def cloudtrail_acl_check(state: BucketState, context: Context) -> Violation | No
     "bucket.cloudtrail-write",
     BUCKET,
     Severity.CRITICAL,
-    title="Bucket policy lets CloudTrail PutObject under AWSLogs/ for every account in scope",
+    title="Bucket policy lets CloudTrail PutObject under AWSLogs/ for every active account of the organization "
+    "and the organization trail",
     repair=Repair.POLICIES,
     action="s3:PutBucketPolicy",
     fix="Add the cloudtrail.amazonaws.com s3:PutObject statement on AWSLogs/<account>/* (and AWSLogs/<org-id>/*) "
-    "with s3:x-amz-acl = bucket-owner-full-control",
+    "with s3:x-amz-acl = bucket-owner-full-control, or, where that list would not fit the bucket policy, one "
+    "statement on AWSLogs/* pinned by aws:SourceOrgID to the organization",
     compliance=(f"{SECURITY_HUB} CloudTrail.1",),
     reads=POLICY_READS,
 )
 def cloudtrail_write(state: BucketState, context: Context) -> Violation | None:
-    document = bucket_policy(state)
-    refused: dict[str, str] = {}
-    for trail in delivering(state, context):
-        for object_key in object_keys(trail, context):
-            verdict = policy.cloudtrail_may_put_object(
-                document, state.name, object_key, trail.arn, kms_key_arn=trail.kms_key_id
-            )
-            if not verdict.allowed:
-                refused.setdefault(object_key.rsplit("/CloudTrail/", 1)[0], verdict.reason)
+    admission, question = answer(state, context)
+    refused = admission.refused("s3:PutObject")
     if not refused:
         return None
     return Violation(
         "bucket.cloudtrail-write",
-        f"The log bucket policy does not let CloudTrail write {', '.join(sorted(refused))}" + _without_policy(state),
-        {"refused_prefixes": sorted(refused)},
+        f"The log bucket policy does not let CloudTrail write the logs of {refused_phrase(refused)}"
+        + _without_policy(state),
+        {
+            **refused_details(refused, question.admitted),
+            "refused_prefixes": sorted({refusal.target for refusal in refused}),
+        },
         {"refused_prefixes": []},
     )
 

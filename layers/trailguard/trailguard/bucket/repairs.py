@@ -1,9 +1,11 @@
 """The central bucket's repairs: default encryption back to the central key; with policy repair on, the
-CloudTrail grants merged into the bucket policy (public grants out) and Block Public Access on."""
+CloudTrail grants merged into the bucket policy for every account the checks require, in the form that fits
+the bucket policy (public grants out), and Block Public Access on."""
 
 from __future__ import annotations
 
 from trailguard import policy
+from trailguard.bucket.checks import bucket_question
 from trailguard.bucket.facts import BucketAdapter, BucketState
 from trailguard.catalogue import checks_for
 from trailguard.context import Context
@@ -18,7 +20,7 @@ def policy_checks() -> tuple[str, ...]:
 
 
 def repair(state: BucketState, checks: set[str], context: Context, adapter: BucketAdapter, attempts: Attempts) -> None:
-    settings, scope = context.settings, context.scope
+    settings = context.settings
     if "bucket.encryption" in checks:
         bucket_key = bool((state.encryption or {}).get("BucketKeyEnabled"))
         attempts.attempt(
@@ -28,22 +30,20 @@ def repair(state: BucketState, checks: set[str], context: Context, adapter: Buck
         )
     rewritten = [name for name in policy_checks() if name in checks]
     if rewritten and settings.repair_policies:
-        trails = scope.trails if scope is not None else ()
-        trail_accounts = scope.trail_accounts if scope is not None else ()
+        question = bucket_question(state.name, context)
         try:
             existing = policy.parse_policy(state.policy or {"Version": "2012-10-17", "Statement": []})
-            management = settings.management_account_id
-            prefixes = {trail.s3_prefix for trail in trails if trail.s3_bucket == state.name}
             merged = policy.merge_bucket_policy(
                 existing,
                 state.name,
-                trail_accounts=[account for account in trail_accounts if account != management],
-                management_account=management,
-                org_id=settings.org_id,
-                prefix=prefixes.pop() if len(prefixes) == 1 else None,
-                partition=settings.central_key.partition,
-                kms_key_arn=settings.central_key_arn,
-                trails=[policy.KnownTrail(t.arn, t.s3_prefix) for t in trails if t.s3_bucket == state.name],
+                trail_accounts=question.admitted.accounts,
+                management_account=settings.management_account_id,
+                org_id=question.org_id,
+                prefix=question.prefix,
+                partition=question.partition,
+                kms_key_arn=question.kms_key_arn,
+                trails=question.trails,
+                organization_trail=question.organization_trail,
             )
         except (policy.PolicyRepairError, policy.PolicyParseError) as error:
             attempts.refuse(rewritten, f"the repaired policy was not written: {error}")

@@ -1,8 +1,17 @@
-"""The central key's checks: pure functions of the key's facts (and, for the policy, the organization's trails),
-each registered with its catalogue row. The state checks form a phase of their own: they are repaired before
-the organization is scanned for the policy checks."""
+"""The central key's checks: pure functions of the key's facts (and, for the policy, the organization's accounts
+and trails), each registered with its catalogue row. The state checks form a phase of their own: they are
+repaired before the organization is scanned for the policy checks.
+
+The key must let CloudTrail encrypt for every active account of the organization, not only for the accounts
+whose trails already use it: the trail guard moves any trail of any account onto the key, and AWS refuses
+that move when the key policy does not admit the trail. Known trails are asked about by their ARN (a grant
+pinned to trails by ``aws:SourceArn`` is checked trail by trail), the other accounts by a probe trail, and
+the organization trail besides."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
 
 from trailguard import policy
 from trailguard.arns import probe_trail_arn
@@ -16,7 +25,15 @@ from trailguard.catalogue import (
     Undecided,
     register,
 )
-from trailguard.context import Context, grants_violation, parsed_policy
+from trailguard.context import (
+    Admitted,
+    Context,
+    admitted_accounts,
+    grants_violation,
+    parsed_policy,
+    refused_details,
+    refused_phrase,
+)
 from trailguard.findings import Violation
 from trailguard.key.facts import CentralKey
 from trailguard.vocabulary import Repair, ResourceType, Severity
@@ -35,13 +52,49 @@ def key_policy(central: CentralKey) -> policy.PolicyDocument | None:
     return None if isinstance(parsed, policy.PolicyParseError) else parsed
 
 
-def probe_trails(context: Context) -> list[str]:
-    """The trail ARNs the key must admit: every trail in scope, or a probe for the management account's
-    organization trail (else the central account) when no trail uses the key yet."""
-    scope, settings = context.scope, context.settings
-    if scope is not None and scope.trails:
-        return [trail.arn for trail in scope.trails]
-    return [probe_trail_arn(settings.central_key, settings.management_account_id or settings.central_key.account)]
+@dataclass(frozen=True, slots=True)
+class KeyQuestion:
+    """What the key policy is asked (the key check and the key repair ask exactly this): CloudTrail's
+    requests for every admitted account, by the ARN of each known trail, and for the organization trail."""
+
+    key_arn: str
+    admitted: Admitted
+    trails: tuple[str, ...]  # the trails in scope, asked about by ARN
+    organization_trail: str | None  # the management account's organization trail (known, or a probe)
+    org_id: str | None  # the organization CloudTrail's requests name (aws:SourceOrgID)
+
+
+def key_question(context: Context) -> KeyQuestion:
+    settings, scope = context.settings, context.scope
+    key, management = settings.central_key, settings.management_account_id
+    trails = scope.trails if scope is not None else ()
+    organization_trail = next((t.arn for t in trails if t.organization_trail and t.account == management), None)
+    if organization_trail is None and management:
+        organization_trail = probe_trail_arn(key, management)
+    return KeyQuestion(
+        key.arn,
+        admitted_accounts(context, (trail.account for trail in trails)),
+        tuple(dict.fromkeys(trail.arn for trail in trails)),
+        organization_trail,
+        settings.org_id,
+    )
+
+
+@lru_cache(maxsize=8)
+def key_answer(text: str, question: KeyQuestion) -> policy.Admission | None:
+    """The key policy's answer for the question (None when it cannot be parsed), computed once for the
+    checks that read it."""
+    parsed = parsed_policy(text)
+    if isinstance(parsed, policy.PolicyParseError):
+        return None
+    return policy.key_admission(
+        parsed,
+        question.key_arn,
+        question.admitted.accounts,
+        trails=question.trails,
+        organization_trail=question.organization_trail,
+        org_id=question.org_id,
+    )
 
 
 @register(
@@ -127,17 +180,19 @@ def region(central: CentralKey, context: Context) -> Violation | None:
     "key.cloudtrail-encrypt",
     KEY,
     Severity.CRITICAL,
-    title="Key policy lets CloudTrail GenerateDataKey for every trail in scope",
+    title="Key policy lets CloudTrail GenerateDataKey for every active account of the organization "
+    "and the organization trail",
     repair=Repair.POLICIES,
     action="kms:PutKeyPolicy",
     fix="Add the cloudtrail.amazonaws.com kms:GenerateDataKey* grant with the encryption-context pattern "
-    "arn:aws:cloudtrail:*:<account>:trail/* for each account (the management account for organization trails)",
+    "arn:aws:cloudtrail:*:<account>:trail/* for each account (the management account for organization trails), "
+    "or, where that list would not fit the key policy, one grant pinned by aws:SourceOrgID to the organization",
     compliance=(f"{CIS} 3.5", f"{SECURITY_HUB} CloudTrail.2"),
     reads=POLICY_READS,
     phase=POLICY,
 )
 def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Undecided | None:
-    facts, key = central.facts, context.settings.central_key
+    facts = central.facts
     if facts.state is None:
         return UNDECIDED  # nothing is readable: key.state says so
     if facts.policy is None:
@@ -155,26 +210,22 @@ def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Und
             {"policy": "unparseable"},
             {"policy": "valid JSON key policy"},
         )
-    refused = {
-        arn: verdict
-        for arn in probe_trails(context)
-        if not (verdict := policy.cloudtrail_may_encrypt(parsed, key.arn, arn)).allowed
-    }
+    question = key_question(context)
+    answer = key_answer(facts.policy, question)
+    refused = answer.refused("kms:GenerateDataKey") if answer is not None else ()
     if not refused:
         return None
     scope = context.scope
-    accounts = sorted({arn.split(":")[4] for arn in refused})
-    first = next(iter(refused.values()))
     return Violation(
         "key.cloudtrail-encrypt",
-        f"The central key policy does not let CloudTrail encrypt logs for account(s) {', '.join(accounts)}: "
-        f"{first.reason}",
+        f"The central key policy does not let CloudTrail encrypt logs for {refused_phrase(refused)}: "
+        f"{refused[0].reason}",
         {
-            "refused_trails": sorted(refused),
-            "unknown_conditions": sorted({c for v in refused.values() for c in v.unknown_conditions}),
+            **refused_details(refused, question.admitted),
+            "unknown_conditions": sorted({c for r in refused for c in r.verdict.unknown_conditions}),
             "scope_problems": list(scope.problems) if scope else [],
         },
-        {"admitted_accounts": list(scope.trail_accounts if scope else ()) or accounts},
+        {"refused_accounts": []},
     )
 
 
@@ -182,7 +233,7 @@ def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Und
     "key.cloudtrail-describe",
     KEY,
     Severity.HIGH,
-    title="Key policy lets CloudTrail DescribeKey",
+    title="Key policy lets CloudTrail DescribeKey for every active account of the organization",
     repair=Repair.POLICIES,
     action="kms:PutKeyPolicy",
     fix="Add the cloudtrail.amazonaws.com kms:DescribeKey grant",
@@ -191,19 +242,20 @@ def cloudtrail_encrypt(central: CentralKey, context: Context) -> Violation | Und
     phase=POLICY,
 )
 def cloudtrail_describe(central: CentralKey, context: Context) -> Violation | Undecided | None:
-    document, key = key_policy(central), context.settings.central_key
-    if document is None or central.facts.state is None:
+    if central.facts.policy is None or central.facts.state is None:
         return UNDECIDED
-    refused = [
-        arn for arn in probe_trails(context) if not policy.cloudtrail_may_describe(document, key.arn, arn).allowed
-    ]
+    question = key_question(context)
+    answer = key_answer(central.facts.policy, question)
+    if answer is None:
+        return UNDECIDED  # key.cloudtrail-encrypt says the policy cannot be parsed
+    refused = answer.refused("kms:DescribeKey")
     if not refused:
         return None
     return Violation(
         "key.cloudtrail-describe",
-        "The central key policy does not let CloudTrail DescribeKey.",
-        {"refused_trails": sorted(refused)},
-        {"cloudtrail_may_describe": True},
+        f"The central key policy does not let CloudTrail DescribeKey for {refused_phrase(refused)}.",
+        refused_details(refused, question.admitted),
+        {"refused_accounts": []},
     )
 
 

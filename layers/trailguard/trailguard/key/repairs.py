@@ -1,11 +1,13 @@
 """The central key's repairs: its state (CancelKeyDeletion, EnableKey, EnableKeyRotation) and, with policy
-repair on, its policy (the missing CloudTrail grants merged in, public grants out)."""
+repair on, its policy (the missing CloudTrail grants merged in for every account the check requires, in the
+form that fits the key policy, public grants out)."""
 
 from __future__ import annotations
 
 from trailguard import policy
 from trailguard.catalogue import checks_for
 from trailguard.context import Context
+from trailguard.key.checks import key_question
 from trailguard.key.facts import CentralKey, KeyAdapter
 from trailguard.observability import logger
 from trailguard.resource import Attempts
@@ -48,26 +50,26 @@ def repair_state(central: CentralKey, checks: set[str], adapter: KeyAdapter, att
 def repair_policy(
     central: CentralKey, checks: set[str], context: Context, adapter: KeyAdapter, attempts: Attempts
 ) -> None:
-    """With policy repair on: merge the missing CloudTrail grants in and the public grants out; written only
-    when the merge changed something."""
-    settings, facts, scope = context.settings, central.facts, context.scope
+    """With policy repair on: merge the missing CloudTrail grants in (for the accounts, trails and organization
+    trail the check asks about) and the public grants out; written only when the merge changed something."""
+    settings, facts = context.settings, central.facts
     rewritten = [name for name in policy_checks() if name in checks]
     if "key.cloudtrail-encrypt" in checks and facts.policy is None:
         attempts.refuse(["key.cloudtrail-encrypt"], "the key policy cannot be read, so it cannot be repaired.")
         return
     if not (rewritten and settings.repair_policies and facts.policy is not None):
         return
-    management = settings.management_account_id
-    trail_accounts = scope.trail_accounts if scope is not None else ()
+    question = key_question(context)
     try:
         merged = policy.merge_key_policy(
             policy.parse_policy(facts.policy),
             settings.central_key.account,
-            management_account=management,
-            org_id=settings.org_id,
-            trail_accounts=[account for account in trail_accounts if account != management],
-            key_arn=settings.central_key_arn,
-            trails=[trail.arn for trail in (scope.trails if scope is not None else ())],
+            management_account=settings.management_account_id,
+            org_id=question.org_id,
+            trail_accounts=question.admitted.accounts,
+            key_arn=question.key_arn,
+            trails=question.trails,
+            organization_trail=question.organization_trail,
         )
     except (policy.PolicyRepairError, policy.PolicyParseError) as error:
         attempts.refuse(rewritten, f"the repaired policy was not written: {error}")

@@ -3,8 +3,9 @@
 Parse with ``parse_policy``; ask the CloudTrail questions (``cloudtrail_may_encrypt``...), or ask them for
 a whole organization at once (``key_admission``/``bucket_admission``: which accounts and trails are
 refused, in time linear in the accounts); find ``public_grants`` and ``external_grants``; build with
-``key_policy``/``bucket_policy`` (per account, or ``organization_wide``); repair with
-``merge_key_policy``/``merge_bucket_policy``.
+``key_policy``/``bucket_policy`` and repair with ``merge_key_policy``/``merge_bucket_policy``, in the form
+that fits the size AWS stores (per account while it fits, organization-wide beyond when the organization id
+is known; ``organization_wide`` True or False forces one).
 """
 
 from trailguard.policy.admission import (

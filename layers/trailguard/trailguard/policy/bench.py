@@ -5,14 +5,19 @@ costs in the policy package: parsing the policy, asking whether CloudTrail is ad
 (a probe trail each) and for the organization trail, and looking for public and external grants. Each is
 timed for the two forms of the CloudTrail grants: per account (one entry per account; at 1,000 accounts
 over the size AWS stores, so it is assembled here without the builder's limit, to time the worst case the
-analyzer can be handed) and organization-wide. It prints one line per policy and returns the seconds.
-Figures, not assertions: the target is under one second at 1,000 accounts for each policy.
+analyzer can be handed) and organization-wide; the form the builder chooses for that organization is
+marked. It prints one line per policy and returns the seconds. Figures, not assertions: the target is
+under one second at 1,000 accounts for each policy.
+
+``python -m trailguard.policy.bench [N ...]`` prints the figures for organizations of N accounts (1,000 by
+default).
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from trailguard.policy.admission import bucket_admission, key_admission
@@ -86,6 +91,12 @@ def policy_check_seconds(accounts: int | Iterable[str]) -> dict[str, float]:
     members = [a for a in ids if a != MANAGEMENT]
     key_spec = key_policy_spec(CENTRAL, management_account=MANAGEMENT, org_id=ORG_ID, trail_accounts=members)
     bucket_spec = bucket_policy_spec(BUCKET, members, MANAGEMENT, ORG_ID)
+    chosen = {
+        "key": key_policy(
+            CENTRAL, management_account=MANAGEMENT, org_id=ORG_ID, trail_accounts=members, key_arn=KEY_ARN
+        ),
+        "bucket": bucket_policy(BUCKET, members, MANAGEMENT, ORG_ID),
+    }
     policies: dict[str, dict[str, Any]] = {
         "key": {"Version": POLICY_VERSION, "Statement": key_statements(key_spec)},
         "bucket": {"Version": POLICY_VERSION, "Statement": bucket_statements(bucket_spec)},
@@ -100,6 +111,22 @@ def policy_check_seconds(accounts: int | Iterable[str]) -> dict[str, float]:
     for name, policy in policies.items():
         check = _key_check(policy, ids) if name.startswith("key") else _bucket_check(policy, ids)
         seconds[name] = _best_of(check)
-        form = "organization-wide" if name.endswith("organization") else "per account"
-        print(f"  {name.split('_')[0]:6} {form:17} {policy_size(policy):>8,} bytes  {seconds[name]:7.3f} s")
+        kind = name.split("_")[0]
+        organization_wide = name.endswith("organization")
+        form = "organization-wide" if organization_wide else "per account"
+        built = ("aws:SourceOrgID" in str(chosen[kind])) is organization_wide
+        mark = "  (the form TrailGuard builds)" if built else ""
+        print(f"  {kind:6} {form:17} {policy_size(policy):>8,} bytes  {seconds[name]:7.3f} s{mark}")
     return seconds
+
+
+def main(argv: Sequence[str]) -> int:
+    """Print the figures for each organization size given (1,000 accounts by default)."""
+    counts = [int(arg.replace(",", "").replace("_", "")) for arg in argv] or [1000]
+    for count in counts:
+        policy_check_seconds(count)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

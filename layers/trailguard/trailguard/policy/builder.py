@@ -4,30 +4,35 @@ The key and bucket guards call these functions to build or repair policies; ever
 checked with the analyzer before it is returned, so a builder bug cannot reach AWS, and none is ever
 returned over the size AWS stores (``PolicySizeError`` says which limit and what to do instead).
 
-Two forms of the CloudTrail grants:
+Two forms of the CloudTrail grants, chosen automatically (``organization_wide=None``, the default):
 
-- per account (the default): one entry per account whose trails use the key or bucket, as the CloudTrail
+- per account, while the policy fits what AWS stores: one entry per account to admit, as the CloudTrail
   documentation writes them (``arn:aws:cloudtrail:*:<ACCOUNT>:trail/*`` in the key's encryption-context
   condition; ``[prefix/]AWSLogs/<ACCOUNT>/*`` with ``aws:SourceAccount`` on the bucket). The policies grow
   with the accounts: the key reaches the KMS limit at about 730 accounts, the bucket the S3 limit at about
   180.
-- organization-wide (``organization_wide=True``, needs the organization id): one grant admits every trail
-  of every account of the organization, whatever its size, through the ``aws:SourceOrgID`` condition key.
-  AWS sets that key on a service principal's request from the account the service acts for (the trail's
-  owner; the management account for an organization trail). On S3 it is the condition AWS Control Tower's
-  log bucket policy puts on CloudTrail's writes. On KMS, CloudTrail's requests carry ``aws:SourceArn`` and
-  ``aws:SourceAccount`` (the CloudTrail documentation lists both for key policies), and AWS Organizations'
-  confused-deputy resource control policy example, which covers ``kms:*``, denies every service-principal
-  request carrying ``aws:SourceArn`` whose ``aws:SourceOrgID`` is not the organization's: that example would
-  stop all CloudTrail encryption if the key were absent, so it is present on these requests as well.
-  ``aws:PrincipalOrgID`` would not do: CloudTrail itself is not a member of the organization.
+- organization-wide, when the per-account form would not fit and the organization id is known (or when
+  asked for, ``organization_wide=True``): one grant admits every trail of every account of the
+  organization, whatever its size, through the ``aws:SourceOrgID`` condition key. AWS sets that key on a
+  service principal's request from the account the service acts for (the trail's owner; the management
+  account for an organization trail). On S3 it is the condition AWS Control Tower's log bucket policy puts
+  on CloudTrail's writes. On KMS it is an inference: the IAM reference gives ``aws:SourceOrgID`` the same
+  availability as ``aws:SourceAccount`` on service-principal requests, and the CloudTrail documentation
+  lists ``aws:SourceAccount`` (and ``aws:SourceArn``) for CloudTrail's KMS requests; AWS Organizations'
+  confused-deputy resource control policy example, which covers ``kms:*``, also relies on it. That is why
+  the key takes this form only when the per-account one cannot fit. ``aws:PrincipalOrgID`` would not do:
+  CloudTrail itself is not a member of the organization.
+
+Without the organization id a policy that would not fit is refused (``PolicySizeError``, whose advice is
+to give the id); ``organization_wide=False`` keeps the per-account form whatever the size (and is refused
+the same way when it does not fit).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trailguard.policy.admission import (
@@ -65,7 +70,8 @@ SID_BUCKET_WRITE = "TrailGuardCloudTrailWrite"
 SID_BUCKET_ORG_WRITE = "TrailGuardCloudTrailOrganizationWrite"
 SID_BUCKET_ACL_ORG = "TrailGuardCloudTrailAclCheckOrganization"
 SID_BUCKET_WRITE_ORG = "TrailGuardCloudTrailWriteOrganization"
-ORGANIZATION_WIDE_HINT = "organization_wide=True; --organization-wide on the command line"
+ORGANIZATION_ID_HINT = "TRAILGUARD_ORG_ID for the guards, --org-id on the command line"
+PER_ACCOUNT_HINT = "organization_wide=False, --per-account on the command line"
 MAX_LISTED_PROBLEMS = 5
 SID_DENY_INSECURE_TRANSPORT = "TrailGuardDenyInsecureTransport"
 
@@ -87,13 +93,13 @@ def _writers(management_account: str | None, trail_accounts: tuple[str, ...]) ->
 
 
 def _check_org(
-    management_account: str | None, org_id: str | None, writers: tuple[str, ...], organization_wide: bool
+    management_account: str | None, org_id: str | None, writers: tuple[str, ...], organization_wide: bool | None
 ) -> None:
     if org_id is not None:
         require_org_id(org_id)
         if management_account is None:
             raise PolicyInputError("an organization id needs the management account: organization trails belong to it")
-    elif organization_wide:
+    elif organization_wide is True:
         raise PolicyInputError("the organization-wide form needs the organization id (o-...)")
     if not writers:
         raise PolicyInputError(
@@ -114,6 +120,7 @@ class KeyPolicySpec:
     partition: str
     region: str
     organization_wide: bool = False
+    automatic: bool = False  # the form is TrailGuard's choice: organization-wide only when per account does not fit
 
     @property
     def encrypting_accounts(self) -> tuple[str, ...]:
@@ -136,10 +143,11 @@ def key_policy_spec(
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
     key_arn: str | None = None,
-    organization_wide: bool = False,
+    organization_wide: bool | None = False,
 ) -> KeyPolicySpec:
-    """``organization_wide``: admit every account of the organization ``org_id`` with one grant (the
-    trail accounts are then the ones the self-check probes; they must belong to the organization)."""
+    """``organization_wide``: True admits every account of the organization ``org_id`` with one grant (the
+    trail accounts are then the ones the self-check probes; they must belong to the organization); None
+    lets the builder and the merge choose (``automatic``: per account while the policy fits)."""
     require_account_id(key_account, "key account")
     if management_account is not None:
         require_account_id(management_account, "management account")
@@ -162,7 +170,16 @@ def key_policy_spec(
         )
     )
     return KeyPolicySpec(
-        key_account, management_account, org_id, accounts, readers, key_arn, partition, region, organization_wide
+        key_account,
+        management_account,
+        org_id,
+        accounts,
+        readers,
+        key_arn,
+        partition,
+        region,
+        organization_wide is True,
+        organization_wide is None,
     )
 
 
@@ -283,10 +300,11 @@ def key_policy(
     trail_accounts: Iterable[str] = (),
     log_readers: Iterable[str] = (),
     key_arn: str | None = None,
-    organization_wide: bool = False,
+    organization_wide: bool | None = None,
 ) -> dict[str, Any]:
-    """A complete key policy for the central key. Raises ``PolicySizeError`` when it would exceed the KMS
-    limit, ``PolicyRepairError`` if it would not pass its own checks."""
+    """A complete key policy for the central key, in the form that fits (``organization_wide=None``: per
+    account while it fits, else organization-wide when ``org_id`` is known). Raises ``PolicySizeError``
+    when it would exceed the KMS limit, ``PolicyRepairError`` if it would not pass its own checks."""
     spec = key_policy_spec(
         key_account,
         management_account=management_account,
@@ -297,8 +315,25 @@ def key_policy(
         organization_wide=organization_wide,
     )
     policy = _document("TrailGuardCentralKey", key_statements(spec))
+    if may_switch(spec, policy_size(policy), KMS_KEY_POLICY_LIMIT):
+        spec = replace(spec, organization_wide=True)
+        policy = _document("TrailGuardCentralKey", key_statements(spec))
     require_key_policy_size(policy, spec)
     return _checked(policy, key_policy_problems(policy, spec), "key policy")
+
+
+def may_switch(spec: KeyPolicySpec | BucketPolicySpec, size: int, limit: int) -> bool:
+    """Whether a per-account policy of ``size`` bytes is replaced by the organization-wide form: only when the
+    form is TrailGuard's choice, it does not fit, and the organization id is known."""
+    return spec.automatic and not spec.organization_wide and spec.org_id is not None and size > limit
+
+
+def switch_note(what: str, size: int, limit: int, org_id: str | None) -> str:
+    """The sentence that says why the organization-wide form was chosen."""
+    return (
+        f"the per-account CloudTrail grants would make the {what} {size:,} bytes, over the limit of {limit:,}: "
+        f"the organization-wide form (aws:SourceOrgID = {org_id}) is used instead"
+    )
 
 
 def _document(policy_id: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -319,18 +354,32 @@ def join_problems(problems: list[str]) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
-def size_advice(accounts: int, organization_wide: bool, org_id: str | None, existing_size: int | None = None) -> str:
+def size_advice(
+    accounts: int,
+    organization_wide: bool,
+    org_id: str | None,
+    existing_size: int | None = None,
+    *,
+    automatic: bool = True,
+) -> str:
     """What to do instead of a policy over the size limit, in one sentence. ``existing_size``: the size of
-    the policy a merge started from."""
+    the policy a merge started from; ``automatic``: whether TrailGuard chose the form (else the caller asked
+    for the per-account one)."""
     steps: list[str] = []
     if existing_size is not None:
         steps.append(f"the existing policy is already {existing_size:,} bytes: remove statements it no longer needs")
     if not organization_wide and accounts > 1:
-        where = f"organization {org_id}" if org_id else "the organization (give its id)"
-        steps.append(
-            f"the CloudTrail grants name {accounts:,} accounts one by one: ask for the organization-wide form "
-            f"({ORGANIZATION_WIDE_HINT}), one grant for every account of {where}"
-        )
+        lead = f"the CloudTrail grants name {accounts:,} accounts one by one"
+        if org_id is None:
+            steps.append(
+                f"{lead}: set the organization id ({ORGANIZATION_ID_HINT}) and TrailGuard uses the "
+                "organization-wide form instead, one grant for every account of the organization"
+            )
+        elif not automatic:
+            steps.append(
+                f"{lead}: let TrailGuard use the organization-wide form, one grant for every account of "
+                f"organization {org_id} (it does when the per-account form is not asked for: drop {PER_ACCOUNT_HINT})"
+            )
     if not steps:
         steps.append("its CloudTrail grants are already as short as they get: shorten its other statements")
     return "; or ".join(steps)
@@ -340,7 +389,9 @@ def require_key_policy_size(policy: Mapping[str, Any], spec: KeyPolicySpec, exis
     """Raise ``PolicySizeError`` when AWS would refuse to store this key policy."""
     size = policy_size(policy)
     if size > KMS_KEY_POLICY_LIMIT:
-        advice = size_advice(len(spec.encrypting_accounts), spec.organization_wide, spec.org_id, existing_size)
+        advice = size_advice(
+            len(spec.encrypting_accounts), spec.organization_wide, spec.org_id, existing_size, automatic=spec.automatic
+        )
         if spec.log_readers and existing_size is None:
             advice += f" (it also names {len(spec.log_readers):,} log readers)"
         raise PolicySizeError("key", size, KMS_KEY_POLICY_LIMIT, advice)
@@ -352,15 +403,29 @@ def admission_problems(admission: Admission) -> list[str]:
 
 
 def key_policy_admission(
-    policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec, trails: Iterable[TrailRef] = ()
+    policy: Mapping[str, Any] | PolicyDocument,
+    spec: KeyPolicySpec,
+    trails: Iterable[TrailRef] = (),
+    organization_trail: TrailRef | None = None,
 ) -> Admission:
-    """What the key policy refuses CloudTrail for the spec's accounts (and these known trails)."""
+    """What the key policy refuses CloudTrail for the spec's accounts (and these known trails, and the
+    organization trail when one is given)."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
-    return key_admission(doc, spec.key_arn, spec.encrypting_accounts, trails=trails, org_id=spec.org_id)
+    return key_admission(
+        doc,
+        spec.key_arn,
+        spec.encrypting_accounts,
+        trails=trails,
+        organization_trail=organization_trail,
+        org_id=spec.org_id,
+    )
 
 
 def key_policy_problems(
-    policy: Mapping[str, Any] | PolicyDocument, spec: KeyPolicySpec, trails: Iterable[TrailRef] = ()
+    policy: Mapping[str, Any] | PolicyDocument,
+    spec: KeyPolicySpec,
+    trails: Iterable[TrailRef] = (),
+    organization_trail: TrailRef | None = None,
 ) -> list[str]:
     """What keeps this key policy from serving the spec (empty when it does). A policy over the size
     limit is reported for that alone: AWS would not store it."""
@@ -368,7 +433,7 @@ def key_policy_problems(
     size = policy_size(doc.to_dict())
     if size > KMS_KEY_POLICY_LIMIT:
         return [f"the policy would be {size:,} bytes, over the KMS key policy limit of {KMS_KEY_POLICY_LIMIT:,}"]
-    problems = admission_problems(key_policy_admission(doc, spec, trails))
+    problems = admission_problems(key_policy_admission(doc, spec, trails, organization_trail))
     first_trail = spec.probe_trail(spec.encrypting_accounts[0])
     for reader in spec.log_readers:
         verdict = principal_may_decrypt(doc, spec.key_arn, reader, first_trail)
@@ -392,6 +457,7 @@ class BucketPolicySpec:
     kms_key_arn: str | None = None
     region: str = "us-east-1"
     organization_wide: bool = False
+    automatic: bool = False  # the form is TrailGuard's choice: organization-wide only when per account does not fit
 
     @property
     def writing_accounts(self) -> tuple[str, ...]:
@@ -426,12 +492,12 @@ def bucket_policy_spec(
     *,
     partition: str = "aws",
     kms_key_arn: str | None = None,
-    organization_wide: bool = False,
+    organization_wide: bool | None = False,
 ) -> BucketPolicySpec:
     """``kms_key_arn``: the key the trails encrypt with, so that the write checks carry SSE-KMS headers
     (a Deny of uploads that are not ``aws:kms`` then does not count as blocking CloudTrail); the bucket is
-    in its region. ``organization_wide``: admit every account of the organization ``org_id`` with one
-    grant per action."""
+    in its region. ``organization_wide``: True admits every account of the organization ``org_id`` with
+    one grant per action; None lets the builder and the merge choose (per account while the policy fits)."""
     require_bucket_name(bucket)
     require_partition(partition)
     if management_account is not None:
@@ -443,7 +509,16 @@ def bucket_policy_spec(
     _check_org(management_account, org_id, _writers(management_account, accounts), organization_wide)
     prefix = normalise_prefix(prefix)
     return BucketPolicySpec(
-        bucket, accounts, management_account, org_id, prefix, partition, kms_key_arn, region, organization_wide
+        bucket,
+        accounts,
+        management_account,
+        org_id,
+        prefix,
+        partition,
+        kms_key_arn,
+        region,
+        organization_wide is True,
+        organization_wide is None,
     )
 
 
@@ -564,10 +639,11 @@ def bucket_policy(
     prefix: str | None = None,
     *,
     partition: str = "aws",
-    organization_wide: bool = False,
+    organization_wide: bool | None = None,
 ) -> dict[str, Any]:
-    """A complete policy for the central log bucket. Raises ``PolicySizeError`` when it would exceed the S3
-    limit, ``PolicyRepairError`` if it would not pass its own checks."""
+    """A complete policy for the central log bucket, in the form that fits (``organization_wide=None``: per
+    account while it fits, else organization-wide when ``org_id`` is known). Raises ``PolicySizeError``
+    when it would exceed the S3 limit, ``PolicyRepairError`` if it would not pass its own checks."""
     spec = bucket_policy_spec(
         bucket,
         trail_accounts,
@@ -578,6 +654,9 @@ def bucket_policy(
         organization_wide=organization_wide,
     )
     policy = _document("TrailGuardLogBucket", bucket_statements(spec))
+    if may_switch(spec, policy_size(policy), S3_BUCKET_POLICY_LIMIT):
+        spec = replace(spec, organization_wide=True)
+        policy = _document("TrailGuardLogBucket", bucket_statements(spec))
     require_bucket_policy_size(policy, spec)
     return _checked(policy, bucket_policy_problems(policy, spec), "bucket policy")
 
@@ -588,22 +667,28 @@ def require_bucket_policy_size(
     """Raise ``PolicySizeError`` when AWS would refuse to store this bucket policy."""
     size = policy_size(policy)
     if size > S3_BUCKET_POLICY_LIMIT:
-        advice = size_advice(len(spec.writing_accounts), spec.organization_wide, spec.org_id, existing_size)
+        advice = size_advice(
+            len(spec.writing_accounts), spec.organization_wide, spec.org_id, existing_size, automatic=spec.automatic
+        )
         raise PolicySizeError("bucket", size, S3_BUCKET_POLICY_LIMIT, advice)
 
 
 def bucket_policy_admission(
-    policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec, trails: Iterable[TrailRef] = ()
+    policy: Mapping[str, Any] | PolicyDocument,
+    spec: BucketPolicySpec,
+    trails: Iterable[TrailRef] = (),
+    organization_trail: TrailRef | None = None,
 ) -> Admission:
-    """What the bucket policy refuses CloudTrail for the spec's accounts, the organization trail (a probe
-    of the management account's) and these known trails."""
+    """What the bucket policy refuses CloudTrail for the spec's accounts, the organization trail (the one
+    given, else a probe of the management account's when there is an organization) and these known
+    trails."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
     return bucket_admission(
         doc,
         spec.bucket,
         spec.writing_accounts,
         trails=trails,
-        organization_trail=spec.organization_trail,
+        organization_trail=organization_trail if organization_trail is not None else spec.organization_trail,
         org_id=spec.org_id,
         prefix=spec.prefix,
         kms_key_arn=spec.kms_key_arn,
@@ -613,11 +698,14 @@ def bucket_policy_admission(
 
 
 def bucket_policy_problems(
-    policy: Mapping[str, Any] | PolicyDocument, spec: BucketPolicySpec, trails: Iterable[TrailRef] = ()
+    policy: Mapping[str, Any] | PolicyDocument,
+    spec: BucketPolicySpec,
+    trails: Iterable[TrailRef] = (),
+    organization_trail: TrailRef | None = None,
 ) -> list[str]:
     """What keeps this bucket policy from serving the spec (empty when it does)."""
     doc = policy if isinstance(policy, PolicyDocument) else parse_policy(policy)
     size = policy_size(doc.to_dict())
     if size > S3_BUCKET_POLICY_LIMIT:
         return [f"the policy would be {size:,} bytes, over the S3 bucket policy limit of {S3_BUCKET_POLICY_LIMIT:,}"]
-    return admission_problems(bucket_policy_admission(doc, spec, trails))
+    return admission_problems(bucket_policy_admission(doc, spec, trails, organization_trail))

@@ -106,10 +106,12 @@ def key_gap(trail: Trail, central: CentralKey, settings: Settings) -> str | None
         document = policy.parse_policy(facts.policy)
     except policy.PolicyParseError as error:
         return f"the central key policy cannot be parsed ({error})."
-    encrypt = policy.cloudtrail_may_encrypt(document, key.arn, trail.arn)
+    # The trail belongs to an account of the organization: CloudTrail's request names it (aws:SourceOrgID), which
+    # is what an organization-wide grant admits.
+    encrypt = policy.cloudtrail_may_encrypt(document, key.arn, trail.arn, source_org_id=settings.org_id)
     if not encrypt.allowed:
         return _encrypt_gap(trail, encrypt, settings)
-    describe = policy.cloudtrail_may_describe(document, key.arn, trail.arn)
+    describe = policy.cloudtrail_may_describe(document, key.arn, trail.arn, source_org_id=settings.org_id)
     if not describe.allowed:
         if describe.statements:
             reason = describe.reason.rstrip(".")
@@ -137,7 +139,8 @@ def _encrypt_gap(trail: Trail, verdict: policy.Verdict, settings: Settings) -> s
         f"the central key policy does not let cloudtrail.amazonaws.com GenerateDataKey for {trail.arn} "
         f"({verdict.reason.rstrip('.')}); add arn:{key.partition}:cloudtrail:*:{owner}:trail/* for {who} to the "
         f"kms:EncryptionContext:aws:cloudtrail:arn condition of the CloudTrail encrypt statement "
-        f"(`python -m trailguard policy key --trail-account {owner} ...` prints the policy).{unknown}"
+        f"(`python -m trailguard policy key --trail-account {owner} ...` prints the policy), or set "
+        f"TRAILGUARD_REPAIR_POLICIES=true: the key guard then admits every account of the organization.{unknown}"
     )
 
 
