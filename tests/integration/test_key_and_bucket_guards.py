@@ -399,23 +399,29 @@ def test_bucket_that_shuts_trailguard_out_is_a_critical_finding(
     assert "AccessDenied" in write["summary"]
 
 
-def test_accounts_without_the_member_stack_are_named_in_the_finding(
-    stack: Stack, trails: list[str], faults: Faults
+def test_a_key_event_reads_no_member_account_so_one_without_the_member_stack_is_still_judged(
+    stack: Stack, trails: list[str], faults: Faults, api_calls: ApiCalls
 ) -> None:
-    # Given member 012345678901 has no remediation role, and the key policy drops the CloudTrail grant
+    # Given member 012345678901 has no remediation role, the sweep has kept the inventory, and the key policy
+    # drops the CloudTrail grant
     org = stack.org
     faults.fail("AssumeRole", "AccessDenied", "no such role", 403, when=f"{MEMBER_B}:role/TrailGuardRemediation")
+    stack.sweep()
+    org.findings()
     broken = broken_key_policy(org)
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(broken))
+    api_calls.reset()
 
     stack.send("key/put_key_policy.json")
 
+    # Then no member is read (the trails come from the inventory), and the member without the stack, whose
+    # trails the sweep could not list, must still be admitted (every account of the organization is)
+    assert "AssumeRole" not in api_calls.calls
     encrypt = finding(only(org.findings())["message"], "key.cloudtrail-encrypt")
-    assert any(MEMBER_B in problem and "member" in problem for problem in encrypt["observed"]["scope_problems"])
-    # Its trails could not be listed, so none is named; the account itself must still be admitted (every
-    # account of the organization is), and is refused like the others
+    assert encrypt["observed"]["scope_problems"] == []
     assert MEMBER_B not in {trail.split(":")[4] for trail in encrypt["observed"]["refused_trails"]}
     assert MEMBER_B in encrypt["observed"]["refused_accounts"]
+    assert MEMBER_A in {trail.split(":")[4] for trail in encrypt["observed"]["refused_trails"]}
 
 
 def test_organization_that_cannot_be_listed_gives_no_false_external_finding(stack: Stack, trails: list[str]) -> None:
@@ -463,7 +469,7 @@ def test_key_repaired_before_a_throttled_scan_is_reported_then_retried(
 
     org = stack.org
     org.client("kms", CENTRAL).disable_key(KeyId=org.key_id)
-    faults.fail("ListTrails", "ThrottlingException", "Rate exceeded")
+    faults.fail("GetItem", "ThrottlingException", "Rate exceeded")  # reading the organization from the inventory
 
     # The key is enabled again and that is said at once; the event is raised so that the policy is checked
     # on the retry
@@ -508,6 +514,10 @@ def test_a_region_pinned_grant_does_not_make_the_key_guard_loop(stack: Stack, ap
         if "GenerateDataKey" in text and "cloudtrail.amazonaws.com" in text:
             statement.update(json.loads(text.replace("arn:aws:cloudtrail:*:", "arn:aws:cloudtrail:eu-west-1:")))
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(pinned))
+    stack.configure(TRAILGUARD_MODE="report")
+    stack.sweep()  # the inventory knows the trail in us-east-1
+    org.findings()
+    stack.configure(TRAILGUARD_REPAIR_POLICIES="true")
     api_calls.reset()
 
     # When its own PutKeyPolicy event (and the original) keep coming back
@@ -579,19 +589,21 @@ def test_a_member_whose_trail_never_used_the_key_is_admitted_then_its_trail_is_m
 
 
 def test_the_member_trail_is_refused_while_the_key_does_not_admit_its_account(
-    stack: Stack, api_calls: ApiCalls
+    stack: Stack, api_calls: ApiCalls, faults: Faults
 ) -> None:
     # Given the key policy stripped of its CloudTrail grants and policy repair off (nothing repairs the key)
     org = stack.org
     org.create_trail(MEMBER_A, "audit-trail", key=None)
     stripped = cloudtrail_statements_stripped(org)
     org.client("kms", CENTRAL).put_key_policy(KeyId=org.key_id, PolicyName="default", Policy=json.dumps(stripped))
+    faults.fail("UpdateTrail", "InsufficientEncryptionPolicyException", "Insufficient permissions", when="KmsKeyId")
     api_calls.reset()
 
     stack.send("trail/create_trail_no_key.json")
 
-    # Then UpdateTrail is never called (AWS would refuse it), and the refusal says how the key gets fixed
-    assert "UpdateTrail" not in api_calls.calls
+    # Then AWS refuses UpdateTrail (moto would not: the refusal is injected), and the finding says how the key
+    # gets fixed
+    assert api_calls.calls.count("UpdateTrail") == 1
     encryption = finding(only(org.findings())["message"], "trail.encryption")
     assert encryption["status"] == "REMEDIATION_FAILED"
     assert "TRAILGUARD_REPAIR_POLICIES=true" in encryption["remediation"]["error"]
