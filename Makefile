@@ -68,7 +68,7 @@ demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (mot
 bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
 
-audit-demo: $(VENV)/.installed ## trailguard audit against a simulated organization on a local moto server (ARGS="--format json")
+audit-demo: $(VENV)/.installed ## trailguard audit on a simulated organization (moto server): audit, --fix --yes, audit again (ARGS=... for one run)
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.audit $(ARGS)
 
 docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from the check registry
