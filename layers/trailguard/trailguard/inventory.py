@@ -17,13 +17,14 @@ so in its finding's details.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from trailguard.findings import Resource
 from trailguard.ledger import parse_stamp, stamp
+from trailguard.table import Table
 from trailguard.trail.facts import Trail
 
 TRAILS = "inventory#trail"
@@ -155,47 +156,17 @@ class NoInventory:
         return None
 
 
-class TableInventory:
+class TableInventory(Table):
     """The inventory in the state table (partition key `pk`, sort key `sk`; TTL on `expires`)."""
-
-    def __init__(self, client: Callable[[], Any], table: str) -> None:
-        self._make = client
-        self._made: Any = None
-        self._table = table
-
-    @property
-    def _client(self) -> Any:
-        if self._made is None:
-            self._made = self._make()
-        return self._made
-
-    def _query(self, partition: str, prefix: str | None = None, **extra: Any) -> Iterator[dict[str, Any]]:
-        condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
-        values: dict[str, Any] = {":pk": {"S": partition}, **extra.pop("values", {})}
-        if prefix:
-            values[":prefix"] = {"S": prefix}
-        pages = self._client.get_paginator("query").paginate(
-            TableName=self._table, KeyConditionExpression=condition, ExpressionAttributeValues=values, **extra
-        )
-        for page in pages:
-            yield from page.get("Items", [])
 
     def trails(self, *, key_arn: str | None = None, bucket: str | None = None) -> Iterator[Trail]:
         extra: dict[str, Any] = {}
-        filters, values = [], {}
-        if key_arn:
-            filters.append("#key = :key")
-            values[":key"] = {"S": key_arn}
-        if bucket:
-            filters.append("#bucket = :bucket")
-            values[":bucket"] = {"S": bucket}
-        if filters:  # filtered in DynamoDB: only the trails in scope travel and stay in memory
+        wanted = {name: value for name, value in (("key", key_arn), ("bucket", bucket)) if value}
+        if wanted:  # filtered in DynamoDB: only the trails in scope travel and stay in memory
             extra = {
-                "FilterExpression": " OR ".join(filters),
-                "ExpressionAttributeNames": {"#key": "key", "#bucket": "bucket"}
-                if key_arn and bucket
-                else ({"#key": "key"} if key_arn else {"#bucket": "bucket"}),
-                "values": values,
+                "FilterExpression": " OR ".join(f"#{name} = :{name}" for name in wanted),
+                "ExpressionAttributeNames": {f"#{name}": name for name in wanted},
+                "values": {f":{name}": {"S": value} for name, value in wanted.items()},
             }
         for item in self._query(TRAILS, **extra):
             yield trail_from_item(item)
@@ -238,17 +209,7 @@ class TableInventory:
         ]
         requests: list[dict[str, Any]] = [{"PutRequest": {"Item": trail_item(t, now)}} for t in kept.values()]
         requests += [{"DeleteRequest": {"Key": {"pk": {"S": TRAILS}, "sk": {"S": key}}}} for key in gone]
-        self._write(requests)
-
-    def _write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):  # BatchWriteItem takes 25 requests at most
-            batch = {self._table: requests[start : start + 25]}
-            for _ in range(5):
-                batch = self._client.batch_write_item(RequestItems=batch).get("UnprocessedItems") or {}
-                if not batch:
-                    break
-            if batch:
-                raise RuntimeError(f"the inventory kept {len(batch.get(self._table, []))} write(s) unprocessed")
+        self._write(requests, "inventory")
 
     def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None:
         expires = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
@@ -274,7 +235,8 @@ class TableInventory:
                         }
                     }
                 },
-            ]
+            ],
+            "inventory",
         )
 
     def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:

@@ -16,12 +16,13 @@ One item per row, partition key `pk` (the resource ARN) and sort key `sk`; one Q
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from trailguard.findings import Finding, Status, Trigger, Violation
+from trailguard.table import Table
 from trailguard.vocabulary import Severity, TriggerType
 
 FINDING = "finding#"
@@ -133,39 +134,20 @@ class NoLedger:
         return None
 
 
-class TableLedger:
+class TableLedger(Table):
     """The ledger in a DynamoDB table (partition key `pk`, sort key `sk`, both strings; TTL on `expires`)."""
-
-    def __init__(self, client: Callable[[], Any], table: str) -> None:
-        """`client` makes the DynamoDB client when the ledger is first used (an event dropped before needs none)."""
-        self._make = client
-        self._made: Any = None
-        self._table = table
-
-    @property
-    def _client(self) -> Any:
-        if self._made is None:
-            self._made = self._make()
-        return self._made
 
     def load(self, arn: str) -> Record:
         record = Record()
-        pages = self._client.get_paginator("query").paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": arn}},
-            ConsistentRead=True,
-        )
-        for page in pages:
-            for item in page.get("Items", []):
-                sort_key = item["sk"]["S"]
-                if sort_key.startswith(FINDING):
-                    known = Known.from_json(item["data"]["S"])
-                    record.known[known.check] = known
-                elif sort_key == PENDING:
-                    record.pending = Pending.from_json(item["data"]["S"])
-                elif sort_key.startswith(WRITES):
-                    record.writes[sort_key.removeprefix(WRITES)] = int(item["count"]["N"])
+        for item in self._query(arn, ConsistentRead=True):
+            sort_key = item["sk"]["S"]
+            if sort_key.startswith(FINDING):
+                known = Known.from_json(item["data"]["S"])
+                record.known[known.check] = known
+            elif sort_key == PENDING:
+                record.pending = Pending.from_json(item["data"]["S"])
+            elif sort_key.startswith(WRITES):
+                record.writes[sort_key.removeprefix(WRITES)] = int(item["count"]["N"])
         return record
 
     def hold(self, arn: str, pending: Pending) -> None:
@@ -197,16 +179,7 @@ class TableLedger:
         ]
         deleted = [FINDING + check for check in forgotten] + ([PENDING] if settled else [])
         requests += [{"DeleteRequest": {"Key": {"pk": {"S": arn}, "sk": {"S": key}}}} for key in deleted]
-        for start in range(0, len(requests), 25):  # BatchWriteItem takes 25 requests at most
-            batch = {self._table: requests[start : start + 25]}
-            for _ in range(5):
-                response = self._client.batch_write_item(RequestItems=batch)
-                batch = response.get("UnprocessedItems") or {}
-                if not batch:
-                    break
-            if batch:
-                # The retry must not believe findings were kept that were not: fail, Lambda retries the event.
-                raise RuntimeError(f"the ledger kept {len(batch.get(self._table, []))} write(s) unprocessed")
+        self._write(requests, "ledger")
 
 
 @dataclass(frozen=True, slots=True)
