@@ -2,9 +2,10 @@
 
 "The organization" is TRAILGUARD_ACCOUNTS, else the accounts listed through Organizations (from this
 account if it is a delegated administrator, else through the management account's remediation role); the
-central and management accounts always belong to it. A trail is in scope when it uses the central key
-or delivers to the central bucket: TrailGuard puts every such trail on the key, so the key and bucket
-policies must admit its account (the management account for organization trails).
+central and management accounts always belong to it. The key and the bucket must admit every account of
+it, since TrailGuard moves any trail of any account onto the key. The trails in scope (those that use the
+central key or deliver to the central bucket) are asked about by ARN, so that grants pinned to trails are
+judged trail by trail; the key and bucket guards take them from the inventory the sweep keeps.
 """
 
 from __future__ import annotations
@@ -36,13 +37,8 @@ REGIONS = "regions"  # the warm entry of the regions in scope
 class Scope:
     accounts: frozenset[str]  # the organization
     trails: tuple[Trail, ...]  # trails that use the central key or deliver to the central bucket
-    problems: tuple[str, ...] = ()  # accounts or regions that could not be read, and why
+    problems: tuple[str, ...] = ()  # what could not be read or is not known (a missing or stale inventory), and why
     organization_known: bool = True  # False when the organization could not be listed (nor configured)
-
-    @property
-    def trail_accounts(self) -> tuple[str, ...]:
-        """Accounts whose trails the key must admit (organization trails count for the management account)."""
-        return tuple(sorted({trail.account for trail in self.trails}))
 
 
 def _always(settings: Settings) -> set[str]:
