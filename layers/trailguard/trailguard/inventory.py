@@ -204,7 +204,9 @@ class TableInventory(Table):
         kept = {trail.arn: trail for trail in trails}
         gone = [
             item["sk"]["S"]
-            for item in self._query(TRAILS, f"{account}#", ProjectionExpression="sk")
+            for item in self._query(
+                TRAILS, f"{account}#", ProjectionExpression="#sk", ExpressionAttributeNames={"#sk": "sk"}
+            )
             if item["sk"]["S"].split("#", 1)[1] not in kept
         ]
         requests: list[dict[str, Any]] = [{"PutRequest": {"Item": trail_item(t, now)}} for t in kept.values()]
@@ -254,7 +256,8 @@ class TableInventory(Table):
         attributes = self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
-            UpdateExpression="ADD reported :account",
+            UpdateExpression="ADD #reported :account",  # names as placeholders: no reserved word can clash
+            ExpressionAttributeNames={"#reported": "reported"},
             ExpressionAttributeValues={":account": {"SS": [account]}},
             ReturnValues="ALL_NEW",
         )["Attributes"]
@@ -265,8 +268,9 @@ class TableInventory(Table):
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
-                UpdateExpression="SET published = :yes",
-                ConditionExpression="attribute_exists(expected) AND attribute_not_exists(published)",
+                UpdateExpression="SET #published = :yes",
+                ConditionExpression="attribute_exists(#expected) AND attribute_not_exists(#published)",
+                ExpressionAttributeNames={"#published": "published", "#expected": "expected"},
                 ExpressionAttributeValues={":yes": {"BOOL": True}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
