@@ -31,6 +31,7 @@ TRAILS = "inventory#trail"
 ORGANIZATION = "inventory#organization"
 SWEEP = "sweep#"
 SWEEP_KEPT = timedelta(days=14)  # a sweep's rows, for looking back at recent sweeps
+CLAIM_LAPSES = timedelta(minutes=15)  # a publisher that claimed the summary and vanished (its Lambda timed out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +42,22 @@ class Organization:
     regions: tuple[str, ...]
     listed: datetime
     problems: tuple[str, ...] = ()
+    swept: datetime | None = None  # when a sweep last completed (its workers rebuilt the trails' rows)
 
 
 @dataclass(frozen=True, slots=True)
 class SweepState:
-    """A sweep's progress row: the accounts it waits for and those that reported."""
+    """A sweep's progress row: how many accounts it waits for, how many reported, whether its summary is out."""
 
     sweep: str
     expected: int
-    reported: frozenset[str]
+    reported: int
     published: bool
+    started: datetime | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.expected > 0 and self.reported >= self.expected
 
 
 class Inventory(Protocol):
@@ -72,19 +79,29 @@ class Inventory(Protocol):
 
     def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None: ...
 
+    def expect(self, sweep: str, expected: int) -> SweepState: ...
+
     def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
         """Keep what a worker found for one account; the sweep's progress after it."""
         ...
 
-    def claim_summary(self, sweep: str) -> bool:
-        """True for exactly one caller: the one that publishes the sweep's summary."""
+    def claim_summary(self, sweep: str, now: datetime) -> bool:
+        """True for one caller at a time: the one that publishes the sweep's summary."""
         ...
+
+    def release_summary(self, sweep: str) -> None: ...
+
+    def published(self, sweep: str, now: datetime) -> None: ...
 
     def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
         """The central part, then each account's, of one sweep."""
         ...
 
-    def latest_sweep(self) -> tuple[str, SweepState] | None: ...
+    def recent_sweeps(self, limit: int) -> list[SweepState]:
+        """The latest sweeps' progress rows, newest first."""
+        ...
+
+    def forget_accounts_except(self, accounts: frozenset[str]) -> int: ...
 
 
 def trail_item(trail: Trail, now: datetime) -> dict[str, Any]:
@@ -143,17 +160,29 @@ class NoInventory:
     def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None:
         return None
 
-    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
-        return SweepState(sweep, 0, frozenset(), False)
+    def expect(self, sweep: str, expected: int) -> SweepState:
+        return SweepState(sweep, expected, 0, False)
 
-    def claim_summary(self, sweep: str) -> bool:
+    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
+        return SweepState(sweep, 0, 0, False)
+
+    def claim_summary(self, sweep: str, now: datetime) -> bool:
         return False
+
+    def release_summary(self, sweep: str) -> None:
+        return None
+
+    def published(self, sweep: str, now: datetime) -> None:
+        return None
 
     def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
         return iter(())
 
-    def latest_sweep(self) -> tuple[str, SweepState] | None:
-        return None
+    def recent_sweeps(self, limit: int) -> list[SweepState]:
+        return []
+
+    def forget_accounts_except(self, accounts: frozenset[str]) -> int:
+        return 0
 
 
 class TableInventory(Table):
@@ -178,8 +207,13 @@ class TableInventory(Table):
         if item is None:
             return None
         data = json.loads(item["data"]["S"])
+        swept = item.get("swept", {}).get("S")
         return Organization(
-            frozenset(data["accounts"]), tuple(data["regions"]), parse_stamp(data["listed"]), tuple(data["problems"])
+            frozenset(data["accounts"]),
+            tuple(data["regions"]),
+            parse_stamp(data["listed"]),
+            tuple(data["problems"]),
+            parse_stamp(swept) if swept else None,
         )
 
     def keep_organization(self, organization: Organization) -> None:
@@ -189,9 +223,12 @@ class TableInventory(Table):
             "listed": stamp(organization.listed),
             "problems": list(organization.problems),
         }
-        self._client.put_item(
+        self._client.update_item(  # an update: when a sweep last completed is kept
             TableName=self._table,
-            Item={"pk": {"S": ORGANIZATION}, "sk": {"S": "accounts"}, "data": {"S": json.dumps(data)}},
+            Key={"pk": {"S": ORGANIZATION}, "sk": {"S": "accounts"}},
+            UpdateExpression="SET #data = :data",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues={":data": {"S": json.dumps(data)}},
         )
 
     def keep_trail(self, trail: Trail, now: datetime) -> None:
@@ -215,92 +252,127 @@ class TableInventory(Table):
 
     def start_sweep(self, sweep: str, expected: int, central: dict[str, Any], now: datetime) -> None:
         expires = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
+        run = {"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}, "expected": {"N": str(expected)}}
+        run |= {"reported": {"N": "0"}, "started": {"S": stamp(now)}, "expires": expires}
+        central_part = {"pk": {"S": SWEEP + sweep}, "sk": {"S": "central"}, "data": {"S": json.dumps(central)}}
         self._write(
-            [
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": SWEEP + "runs"},
-                            "sk": {"S": sweep},
-                            "expected": {"N": str(expected)},
-                            "expires": expires,
-                        }
-                    }
-                },
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": SWEEP + sweep},
-                            "sk": {"S": "central"},
-                            "data": {"S": json.dumps(central)},
-                            "expires": expires,
-                        }
-                    }
-                },
-            ],
-            "inventory",
+            [{"PutRequest": {"Item": run}}, {"PutRequest": {"Item": central_part | {"expires": expires}}}], "inventory"
         )
 
-    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
-        expires = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": SWEEP + sweep},
-                "sk": {"S": "account#" + account},
-                "data": {"S": json.dumps(part)},
-                "expires": expires,
-            },
-        )
-        # A string set: a message delivered twice reports its account once.
+    def expect(self, sweep: str, expected: int) -> SweepState:
+        """Fewer accounts than planned will report (the planner could not send them all)."""
         attributes = self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
-            UpdateExpression="ADD #reported :account",  # names as placeholders: no reserved word can clash
-            ExpressionAttributeNames={"#reported": "reported"},
-            ExpressionAttributeValues={":account": {"SS": [account]}},
+            UpdateExpression="SET #expected = :expected",
+            ExpressionAttributeNames={"#expected": "expected"},
+            ExpressionAttributeValues={":expected": {"N": str(expected)}},
             ReturnValues="ALL_NEW",
         )["Attributes"]
         return _state(sweep, attributes)
 
-    def claim_summary(self, sweep: str) -> bool:
+    def report(self, sweep: str, account: str, part: dict[str, Any], now: datetime) -> SweepState:
+        item = {"pk": {"S": SWEEP + sweep}, "sk": {"S": "account#" + account}, "data": {"S": json.dumps(part)}}
+        item["expires"] = {"N": str(int((now + SWEEP_KEPT).timestamp()))}
+        run = {"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}}
+        try:  # the account's first report counts; a message delivered again only refreshes its part
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#sk)",
+                ExpressionAttributeNames={"#sk": "sk"},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            self._client.put_item(TableName=self._table, Item=item)
+            found = self._client.get_item(TableName=self._table, Key=run, ConsistentRead=True).get("Item", {})
+            return _state(sweep, found)
+        attributes = self._client.update_item(
+            TableName=self._table,
+            Key=run,
+            UpdateExpression="ADD #reported :one",  # names as placeholders: no reserved word can clash
+            ExpressionAttributeNames={"#reported": "reported"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return _state(sweep, attributes)
+
+    def claim_summary(self, sweep: str, now: datetime) -> bool:
+        """True for one caller at a time: the sweep's summary is not published yet, and nobody else is publishing
+        it (a claim left by a publisher that failed lapses after CLAIM_LAPSES)."""
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
-                UpdateExpression="SET #published = :yes",
-                ConditionExpression="attribute_exists(#expected) AND attribute_not_exists(#published)",
-                ExpressionAttributeNames={"#published": "published", "#expected": "expected"},
-                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                UpdateExpression="SET #claimed = :now",
+                ConditionExpression=(
+                    "attribute_exists(#expected) AND attribute_not_exists(#published) "
+                    "AND (attribute_not_exists(#claimed) OR #claimed < :lapsed)"
+                ),
+                ExpressionAttributeNames={"#claimed": "claimed", "#expected": "expected", "#published": "published"},
+                ExpressionAttributeValues={":now": {"S": stamp(now)}, ":lapsed": {"S": stamp(now - CLAIM_LAPSES)}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
+    def release_summary(self, sweep: str) -> None:
+        """The claimant could not publish: the next report (or planner) may claim it again at once."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
+            UpdateExpression="REMOVE #claimed",
+            ExpressionAttributeNames={"#claimed": "claimed"},
+        )
+
+    def published(self, sweep: str, now: datetime) -> None:
+        """The summary went out; the organization's inventory counts as rebuilt from now."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": SWEEP + "runs"}, "sk": {"S": sweep}},
+            UpdateExpression="SET #published = :yes",
+            ExpressionAttributeNames={"#published": "published"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": ORGANIZATION}, "sk": {"S": "accounts"}},
+            UpdateExpression="SET #swept = :now",
+            ExpressionAttributeNames={"#swept": "swept"},
+            ExpressionAttributeValues={":now": {"S": stamp(now)}},
+        )
+
     def sweep_parts(self, sweep: str) -> Iterator[dict[str, Any]]:
         for item in self._query(SWEEP + sweep, ConsistentRead=True):
             yield json.loads(item["data"]["S"])
 
-    def latest_sweep(self) -> tuple[str, SweepState] | None:
-        pages = self._client.query(
+    def recent_sweeps(self, limit: int) -> list[SweepState]:
+        items = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": SWEEP + "runs"}},
             ScanIndexForward=False,
-            Limit=1,
+            Limit=limit,
             ConsistentRead=True,
-        )
-        items = pages.get("Items", [])
-        if not items:
-            return None
-        sweep = items[0]["sk"]["S"]
-        return sweep, _state(sweep, items[0])
+        ).get("Items", [])
+        return [_state(item["sk"]["S"], item) for item in items]
+
+    def forget_accounts_except(self, accounts: frozenset[str]) -> int:
+        """Drop the rows of trails whose account is no longer in the organization; how many were dropped."""
+        gone = [
+            {"DeleteRequest": {"Key": {"pk": {"S": TRAILS}, "sk": item["sk"]}}}
+            for item in self._query(TRAILS, ProjectionExpression="#sk", ExpressionAttributeNames={"#sk": "sk"})
+            if item["sk"]["S"].split("#", 1)[0] not in accounts
+        ]
+        self._write(gone, "inventory")
+        return len(gone)
 
 
 def _state(sweep: str, attributes: dict[str, Any]) -> SweepState:
+    started = attributes.get("started", {}).get("S")
     return SweepState(
         sweep,
         int(attributes.get("expected", {}).get("N", "0")),
-        frozenset(attributes.get("reported", {}).get("SS", [])),
+        int(attributes.get("reported", {}).get("N", "0")),
         bool(attributes.get("published", {}).get("BOOL")),
+        parse_stamp(started) if started else None,
     )

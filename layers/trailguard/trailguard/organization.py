@@ -131,12 +131,12 @@ def discover(deps: Deps) -> Scope:
     problems: list[str] = []
     kept = deps.inventory.organization()
     max_age = timedelta(hours=settings.inventory_max_age_hours)
-    if kept is None:
+    if kept is None or kept.swept is None:
         problems.append("the inventory of the organization's trails is empty until the first sweep builds it")
-    elif deps.now() - kept.listed > max_age:
+    elif deps.now() - kept.swept > max_age:
         problems.append(
-            f"the inventory was last rebuilt at {kept.listed:%Y-%m-%dT%H:%M:%SZ}, more than "
-            f"{settings.inventory_max_age_hours} h ago: the sweep is not running (see the sweep heartbeat alarm)"
+            f"the inventory was last rebuilt by a sweep at {kept.swept:%Y-%m-%dT%H:%M:%SZ}, more than "
+            f"{settings.inventory_max_age_hours} h ago: the sweep is not completing (see the sweep heartbeat alarm)"
         )
     listing: tuple[str, ...] = ()
     if kept is not None and not settings.accounts and not kept.problems and not problems:

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -55,6 +56,11 @@ from trailguard.trail.guard import TrailTarget
 
 Progress = Callable[[int, int], None]  # (resources evaluated so far, resources to evaluate)
 MESSAGE_SCHEMA = "trailguard.sweep-account/1"
+# A sweep unfinished after this long will never finish: every delivery of its messages is over (the queue's
+# maxReceiveCount x VisibilityTimeout: 3 x 30 min in template.yaml).
+OVERDUE = timedelta(hours=2)
+RECENT = 5  # sweeps the planner looks back at for one left unfinished
+LISTED = 50  # entries of each list of the summary (changed, failures, unreachable); the rest is counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,9 @@ def sweep_account(
     clients are released after it."""
     try:
         listed = account_trails(deps, account, names)
+        if not listed.problems:
+            # The rows as listed; a repair below then keeps its trail's repaired row (the trail guard's confirm).
+            deps.inventory.replace_account(account, listed.trails, deps.now())
         evaluated: list[Evaluated] = []
         trails = [_with_status(deps, trail) for trail in listed.trails]
         for trail in trails:
@@ -266,7 +275,7 @@ def trail_from_message(data: dict[str, Any]) -> Trail:
     )
 
 
-def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], int] | None = None) -> dict[str, Any]:
     """The planner: list, keep, judge the central key and bucket, and send one message per account."""
     settings = deps.settings
     if not settings.sweep_queue_url:
@@ -276,6 +285,8 @@ def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], None] | None = None)
     accounts, problems = organization_accounts(deps)
     names = regions(deps)
     deps.inventory.keep_organization(Organization(accounts, names, started, problems))
+    if not problems:  # the trails of accounts that left the organization are no longer anyone's scope
+        deps.inventory.forget_accounts_except(accounts)
     organization, unjudged = organization_trails(deps, names)
     central = evaluate_central(deps, discover(deps))
     sweep = new_sweep_id(deps)
@@ -302,7 +313,17 @@ def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], None] | None = None)
         }
         for account in ordered
     ]
-    (send or partial(_send, deps))(messages)
+    sent = (send or partial(_send, deps))(messages)
+    if sent < len(messages):  # the workers wait for no more than were sent; the summary says the rest
+        logger.error("sweep messages not sent", sent=sent, planned=len(messages))
+        deps.inventory.report(  # one more part, which the summary adds up like an account's
+            sweep,
+            "unsent",
+            part((), unreachable=[f"{len(messages) - sent} account(s) not evaluated: the sweep queue refused them"]),
+            started,
+        )
+        if deps.inventory.expect(sweep, sent + 1).complete:
+            finish(deps, sweep)
     result: dict[str, Any] = {
         "result": "planned",
         "sweep": sweep,
@@ -317,24 +338,29 @@ def plan(deps: Deps, send: Callable[[list[dict[str, Any]]], None] | None = None)
     return result
 
 
-def _send(deps: Deps, messages: list[dict[str, Any]]) -> None:
-    """SendMessageBatch, ten at a time; an entry SQS refuses is sent again, then raises."""
+def _send(deps: Deps, messages: list[dict[str, Any]]) -> int:
+    """SendMessageBatch, ten at a time, an entry SQS refuses sent again; how many were sent (the first batch that
+    still fails, or a call that fails, ends the sending: what follows would likely fail too)."""
     settings = deps.settings
     assert settings.sweep_queue_url is not None
     sqs = deps.sessions.client("sqs", deps.sessions.own_account, settings.central_key.region)
     for start in range(0, len(messages), 10):
-        entries = [
-            {"Id": str(index), "MessageBody": json.dumps(message)}
-            for index, message in enumerate(messages[start : start + 10])
-        ]
-        for _ in range(3):
-            failed = sqs.send_message_batch(QueueUrl=settings.sweep_queue_url, Entries=entries).get("Failed", [])
-            refused = {entry["Id"] for entry in failed}
-            entries = [entry for entry in entries if entry["Id"] in refused]
-            if not entries:
-                break
+        batch = messages[start : start + 10]
+        entries = [{"Id": str(index), "MessageBody": json.dumps(message)} for index, message in enumerate(batch)]
+        try:
+            for _ in range(3):
+                failed = sqs.send_message_batch(QueueUrl=settings.sweep_queue_url, Entries=entries).get("Failed", [])
+                refused = {entry["Id"] for entry in failed}
+                entries = [entry for entry in entries if entry["Id"] in refused]
+                if not entries:
+                    break
+        except (ClientError, BotoCoreError) as error:
+            logger.error("sweep queue unavailable", error=error_code(error), sent=start)
+            return start
         if entries:
-            raise RuntimeError(f"the sweep queue refused {len(entries)} message(s): {failed[0].get('Code')}")
+            logger.error("sweep queue refused messages", code=failed[0].get("Code"), refused=len(entries))
+            return start + len(batch) - len(entries)
+    return len(messages)
 
 
 def work(deps: Deps, body: str, attempt: int) -> dict[str, Any]:
@@ -358,12 +384,10 @@ def work(deps: Deps, body: str, attempt: int) -> dict[str, Any]:
         logger.error("account not swept", account=account, reason=reason)
         found = part((), unreachable=[reason], account=account)
     else:
-        if not swept.problems:
-            deps.inventory.replace_account(account, swept.trails, deps.now())
         found = part(swept.evaluated, trails=len(swept.trails), unreachable=list(swept.problems), account=account)
     state = deps.inventory.report(sweep, account, found, deps.now())
-    result: dict[str, Any] = {"account": account, "sweep": sweep, "reported": len(state.reported)}
-    if state.expected and len(state.reported) >= state.expected:
+    result: dict[str, Any] = {"account": account, "sweep": sweep, "reported": state.reported}
+    if state.complete:
         summary = finish(deps, sweep)
         if summary is not None:
             result["summary"] = summary
@@ -371,26 +395,39 @@ def work(deps: Deps, body: str, attempt: int) -> dict[str, Any]:
 
 
 def finish(deps: Deps, sweep: str, missing: int = 0) -> dict[str, Any] | None:
-    """Add up the sweep's parts and publish its summary, once (None: another worker did)."""
-    if not deps.inventory.claim_summary(sweep):
+    """Add up the sweep's parts and publish its summary, once (None: another worker did, or is doing it). A
+    publish that fails releases its claim and raises: the record's next delivery publishes it."""
+    if not deps.inventory.claim_summary(sweep, deps.now()):
         return None
-    summary = add_up(deps.inventory.sweep_parts(sweep), deps, missing)
-    logger.info("sweep done", **summary)
-    summary["message_id"] = deps.publisher.publish_summary(SweepSummary(summary, deps.now()))
+    try:
+        summary = add_up(deps.inventory.sweep_parts(sweep), deps, missing)
+        logger.info("sweep done", **summary)
+        summary["message_id"] = deps.publisher.publish_summary(SweepSummary(summary, deps.now()))
+    except Exception:
+        deps.inventory.release_summary(sweep)
+        raise
+    deps.inventory.published(sweep, deps.now())
     return summary
 
 
-def close_unfinished(deps: Deps) -> str | None:
-    """The previous sweep, if some of its accounts never reported (their messages went to the dead-letter
-    queue): its summary goes out now, naming how many are missing."""
-    latest = deps.inventory.latest_sweep()
-    if latest is None:
-        return None
-    sweep, state = latest
-    if state.published or len(state.reported) >= state.expected:
-        return None
-    missing = state.expected - len(state.reported)
-    return sweep if finish(deps, sweep, missing) is not None else None
+def close_unfinished(deps: Deps) -> list[str]:
+    """The recent sweeps some of whose accounts never reported although every delivery of their messages is over
+    (they went to the dead-letter queue): their summaries go out now, naming how many are missing. A sweep still
+    within OVERDUE may still be running (a second planner run, a slow retry): it is left alone."""
+    closed = []
+    for state in deps.inventory.recent_sweeps(RECENT):
+        if state.published or state.complete:
+            continue
+        if state.started is not None and deps.now() - state.started < OVERDUE:
+            continue
+        if finish(deps, state.sweep, max(state.expected - state.reported, 0)) is not None:
+            closed.append(state.sweep)
+    return closed
+
+
+def _capped(items: list[str]) -> list[str]:
+    """At most LISTED entries and how many more: a summary stays far below SNS's 256 KB at any size."""
+    return items if len(items) <= LISTED else [*items[:LISTED], f"... and {len(items) - LISTED} more"]
 
 
 def add_up(parts: Iterable[dict[str, Any]], deps: Deps, missing: int = 0) -> dict[str, Any]:
@@ -425,8 +462,8 @@ def add_up(parts: Iterable[dict[str, Any]], deps: Deps, missing: int = 0) -> dic
         "trails": trails,
         "outcomes": dict(sorted(outcomes.items())),
         "findings": nested,
-        "changed": changed,
-        "failures": failures,
-        "unreachable": unreachable,
+        "changed": _capped(changed),
+        "failures": _capped(failures),
+        "unreachable": _capped(unreachable),
         "seconds": round(max((deps.now() - started).total_seconds(), 0.0), 3),
     }
