@@ -26,8 +26,9 @@ from harness.deploy_local.deploy import (
     prepare_central_account,
     translate,
 )
-from harness.deploy_local.handler import check_handler
+from harness.deploy_local.handler import check_handler, subscribe_queue
 from harness.deploy_local.server import MotoServer, ServerError
+from harness.deploy_local.sweep_run import check_sweep
 from harness.deploy_local.tools import LocalCloud, StepError, tool_environment
 from harness.deploy_local.verify import check_central, check_member, views
 from harness.org import CENTRAL, HOME, MEMBER_A
@@ -68,7 +69,9 @@ def rehearse(timeouts: Timeouts) -> int:
         central, member = views(cloud, deployment)
         check_central(checks, deployment, central)
         check_member(checks, deployment, member, central)
-        check_handler(checks, deployment, central, timeouts)
+        findings = subscribe_queue(central, central.values["FindingsTopic"])
+        check_handler(checks, deployment, central, timeouts, findings)
+        check_sweep(checks, deployment, central, timeouts, findings)
     code = checks.summary()
     verdict = "passed" if code == 0 else "FAILED"
     print(f"deploy-local: {verdict} in {time.monotonic() - started:.0f} s; moto server stopped")

@@ -1,13 +1,16 @@
 """A moto server of our own: started on a free port of 127.0.0.1, always stopped, never left behind.
 
 The server runs in its own process group (Ctrl-C in the terminal does not reach it: `stop()` does) and,
-on Linux, dies with the process that started it even if that one is killed without warning.
+on Linux, dies with the process that started it even if that one is killed without warning. It is moto's
+own server, started through `moto_main.py`, which first brings moto in line with AWS where TrailGuard relies
+on it (harness/moto_fixes.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -16,9 +19,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+ROOT = Path(__file__).resolve().parents[2]
+# moto server with harness/moto_fixes.py applied (ListTrails per account, as AWS answers it).
+LAUNCHER = "harness.deploy_local.moto_main"
 BIND_HOST = "127.0.0.1"
 # Moto reads a CloudFormation TemplateURL from its own S3 only when the URL's host contains "localhost".
 ENDPOINT_HOST = "localhost"
@@ -42,6 +49,14 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child between f
 
 
 PREEXEC = die_with_parent if sys.platform == "linux" else None
+
+
+def server_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The server's environment: the repository root on the Python path (for the launcher and the fixes), and
+    no MOTO_ACCOUNT_ID, which would put every caller in one account (the member account must be its own)."""
+    environment = {name: value for name, value in base.items() if name != "MOTO_ACCOUNT_ID"}
+    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [base.get("PYTHONPATH", "")])])
+    return environment
 
 
 class MotoServer:
@@ -76,22 +91,21 @@ class MotoServer:
         self.stop()
 
     def start(self, attempts: int = 3) -> None:
-        executable = Path(sys.executable).with_name("moto_server")
-        if not executable.exists():
-            raise ServerError(f"{executable} not found: install moto[server] in this environment (make install)")
+        if importlib.util.find_spec("moto.server") is None or importlib.util.find_spec("flask") is None:
+            raise ServerError("moto's server is not installed in this environment: run `make install` (moto[server])")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(attempts):  # another process may take the free port before the server binds it
             self.port = free_port()
             with self.log_file.open("ab") as log:
-                self._process = subprocess.Popen(  # noqa: S603 - fixed executable and arguments
-                    [str(executable), "-H", BIND_HOST, "-p", str(self.port)],
+                self._process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module and arguments
+                    [sys.executable, "-m", LAUNCHER, "-H", BIND_HOST, "-p", str(self.port)],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     preexec_fn=PREEXEC,
-                    # MOTO_ACCOUNT_ID would put every caller in one account: the member account must be its own.
-                    env={name: value for name, value in os.environ.items() if name != "MOTO_ACCOUNT_ID"},
+                    cwd=ROOT,
+                    env=server_environment(os.environ),
                 )
             if self._wait_ready():
                 return

@@ -88,7 +88,7 @@ class LocalCloud:
             region_name=region,
         )
         self._credentials: dict[str, Credentials] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
 
     def assume(self, role_arn: str, session_name: str = "deploy-local") -> Credentials:
         sts = self._base.client("sts", endpoint_url=self.endpoint, config=CLIENT_CONFIG)
@@ -101,15 +101,16 @@ class LocalCloud:
             self._credentials[account] = self.assume(f"arn:aws:iam::{account}:role/{ADMIN_ROLE}")
         return self._credentials[account]
 
-    def client(self, service: str, account: str) -> Any:
-        key = (service, account)
+    def client(self, service: str, account: str, region: str | None = None) -> Any:
+        """A client in `account`, in `region` (the rehearsal's region unless given)."""
+        key = (service, account, region or self.region)
         if key not in self._clients:
             credentials = self.credentials(account)
             session = boto3.Session(
                 aws_access_key_id=credentials.access_key,
                 aws_secret_access_key=credentials.secret_key,
                 aws_session_token=credentials.token,
-                region_name=self.region,
+                region_name=region or self.region,
             )
             self._clients[key] = session.client(service, endpoint_url=self.endpoint, config=CLIENT_CONFIG)
         return self._clients[key]

@@ -24,6 +24,8 @@ from harness.org import CENTRAL, EVENTS, MEMBER_A, PLACEHOLDER_KEY_ID
 from harness.pattern import matches
 from harness.template import FunctionSpec, Resolver, functions, load_template, parameter_values
 
+# The queue the sweep's planner fills and its workers read.
+SWEEP_QUEUE = "SweepQueue"
 # What each events/ folder must reach on the central bus (files under */unrouted/ reach nothing).
 ROUTES = {"trail": "TrailGuardFunction", "key": "KeyGuardFunction", "bucket": "BucketGuardFunction"}
 # Properties moto's CloudFormation does not pass on to the resource it creates (listed as not checked).
@@ -173,6 +175,8 @@ def check_central(checks: Checks, deployment: Deployment, view: StackView) -> No
     check_log_groups(checks, view)
     check_layers(checks, deployment, view)
     check_functions(checks, deployment, view)
+    check_event_sources(checks, deployment, view)
+    check_sweep_wiring(checks, deployment, view)
     check_permissions(checks, view)
     check_roles(checks, view)
 
@@ -317,17 +321,49 @@ def check_topics(checks: Checks, view: StackView) -> None:
         )
 
 
+def redrive_policy(value: Any) -> dict[str, Any] | None:
+    """A queue's redrive policy (an object in the template, JSON from SQS) in one comparable form."""
+    if not value:
+        return None
+    policy = json.loads(value) if isinstance(value, str) else value
+    return {"deadLetterTargetArn": policy.get("deadLetterTargetArn"), "maxReceiveCount": int(policy["maxReceiveCount"])}
+
+
+def queue_attributes(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes SQS reports for a queue declared with `properties` (SQS's defaults where not declared)."""
+    expected: dict[str, Any] = {
+        "SqsManagedSseEnabled": str(properties.get("SqsManagedSseEnabled", False)).lower(),
+        "MessageRetentionPeriod": str(properties.get("MessageRetentionPeriod", 345600)),
+        "VisibilityTimeout": str(properties.get("VisibilityTimeout", 30)),
+    }
+    if properties.get("RedrivePolicy"):
+        expected["RedrivePolicy"] = redrive_policy(properties["RedrivePolicy"])
+    return expected
+
+
+def logical_id_of(view: StackView, arn: Any) -> str:
+    """The logical id of the created resource whose `Arn` attribute is `arn` (the ARN itself if none)."""
+    found = [name[: -len(".Arn")] for name, value in view.values.items() if name.endswith(".Arn") and value == arn]
+    return found[0] if len(found) == 1 else str(arn)
+
+
 def check_queues(checks: Checks, view: StackView) -> None:
     sqs = view.client("sqs")
     for logical_id, properties in view.declared("AWS::SQS::Queue").items():
         attributes = sqs.get_queue_attributes(QueueUrl=view.physical(logical_id), AttributeNames=["All"])["Attributes"]
-        expected = {
-            "SqsManagedSseEnabled": str(properties.get("SqsManagedSseEnabled", False)).lower(),
-            "MessageRetentionPeriod": str(properties.get("MessageRetentionPeriod", 345600)),
-        }
-        checks.contains(
-            f"{logical_id}: SSE-SQS, retention {expected['MessageRetentionPeriod']} s", expected, attributes
+        attributes = {**attributes, "RedrivePolicy": redrive_policy(attributes.get("RedrivePolicy"))}
+        expected = queue_attributes(properties)
+        label = (
+            f"{logical_id}: SSE-SQS, retention {expected['MessageRetentionPeriod']} s, "
+            f"visibility timeout {expected['VisibilityTimeout']} s"
         )
+        if "RedrivePolicy" in expected:
+            redrive = expected["RedrivePolicy"]
+            label += (
+                f", dead-letter queue {logical_id_of(view, redrive['deadLetterTargetArn'])} "
+                f"after {redrive['maxReceiveCount']} receives"
+            )
+        checks.contains(label, expected, attributes)
 
 
 def check_keys(checks: Checks, view: StackView) -> None:
@@ -425,10 +461,17 @@ def check_functions(checks: Checks, deployment: Deployment, view: StackView) -> 
             live,
         )
         checks.equal(
-            f"{spec.logical_id}: environment variables of template.yaml, resolved",
-            spec.environment,
-            live.get("Environment", {}).get("Variables", {}),
+            f"{spec.logical_id}: environment variables of template.yaml, resolved, as strings",
+            lambda_environment(spec.environment),
+            lambda_environment(live.get("Environment", {}).get("Variables", {})),
         )
+        if "ReservedConcurrentExecutions" in properties:
+            reserved = awslambda.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+            checks.equal(
+                f"{spec.logical_id}: reserved concurrency {properties['ReservedConcurrentExecutions']}",
+                int(properties["ReservedConcurrentExecutions"]),
+                reserved,
+            )
         checks.equal(
             f"{spec.logical_id}: code = the packaged zip (CodeSha256)",
             artifact_digest(artifacts[spec.logical_id]),
@@ -447,6 +490,134 @@ def check_functions(checks: Checks, deployment: Deployment, view: StackView) -> 
             expected_received,
             {name: properties.get(name) for name in MOTO_DROPS["AWS::Lambda::Function"]},
         )
+
+
+def cloudformation_string(value: Any) -> Any:
+    """A Lambda environment value as CloudFormation passes it: a string. A number or a boolean (a literal of the
+    template, or the `Ref` of a Number parameter, which moto keeps as a number) becomes its text; an intrinsic
+    left unresolved stays as it is, to show in a failed check."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def lambda_environment(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A function's environment variables as Lambda holds them once CloudFormation created the function."""
+    return {name: cloudformation_string(value) for name, value in variables.items()}
+
+
+def live_environment(view: StackView, logical_id: str) -> dict[str, Any]:
+    configuration = view.client("lambda").get_function_configuration(FunctionName=view.physical(logical_id))
+    return lambda_environment(configuration.get("Environment", {}).get("Variables", {}))
+
+
+def event_source_mapping(view: StackView, function: str, source_arn: str) -> dict[str, Any] | None:
+    """The live event source mapping of a function (logical id) that reads `source_arn`."""
+    pages = view.client("lambda").get_paginator("list_event_source_mappings")
+    for page in pages.paginate(FunctionName=view.physical(function)):
+        for mapping in page["EventSourceMappings"]:
+            if mapping.get("EventSourceArn") == source_arn:
+                return dict(mapping)
+    return None
+
+
+def check_event_sources(checks: Checks, deployment: Deployment, view: StackView) -> None:
+    """Each SQS event source of template.yaml (the harness's reading): its queue, batch size, partial batch
+    responses and maximum concurrency, on the mapping CloudFormation created, enabled."""
+    for spec in source_functions(deployment, view):
+        for source in spec.queues:
+            logical_id = f"{spec.logical_id}{source.name}"
+            if logical_id not in view.resources:
+                continue  # listed as not created by check_skipped
+            queue_arn = view.values.get(f"{source.queue}.Arn", source.queue)
+            mapping = event_source_mapping(view, spec.logical_id, queue_arn) or {}
+            concurrency = source.maximum_concurrency
+            checks.equal(
+                f"{spec.logical_id}.{source.name}: reads {source.queue}, batches of {source.batch_size}, "
+                f"{'partial batch responses' if source.partial_failures else 'whole batches'}, "
+                f"at most {concurrency} at once, enabled",
+                [
+                    queue_arn,
+                    view.values[f"{spec.logical_id}.Arn"],
+                    source.batch_size,
+                    ["ReportBatchItemFailures"] if source.partial_failures else None,
+                    None if concurrency is None else {"MaximumConcurrency": int(concurrency)},
+                    "Enabled",
+                ],
+                [
+                    mapping.get("EventSourceArn"),
+                    mapping.get("FunctionArn"),
+                    mapping.get("BatchSize"),
+                    mapping.get("FunctionResponseTypes") or None,
+                    _integers(mapping.get("ScalingConfig")),
+                    mapping.get("State"),
+                ],
+            )
+
+
+def _integers(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if not value else {key: int(number) for key, number in value.items()}
+
+
+def schedule_target(template: Mapping[str, Any]) -> str | None:
+    """The function (logical id) the template's one Scheduler schedule invokes, if there is exactly one."""
+    targets = [
+        arn["Fn::GetAtt"][0]
+        for resource in (template.get("Resources") or {}).values()
+        if resource.get("Type") == "AWS::Scheduler::Schedule"
+        for arn in [(resource.get("Properties") or {}).get("Target", {}).get("Arn")]
+        if isinstance(arn, dict) and "Fn::GetAtt" in arn
+    ]
+    return targets[0] if len(targets) == 1 else None
+
+
+def sweep_functions(deployment: Deployment, view: StackView) -> tuple[str, str] | None:
+    """(planner, worker): the schedule's target, and the function whose event source reads the sweep queue."""
+    specs = source_functions(deployment, view)
+    workers = [spec.logical_id for spec in specs for source in spec.queues if source.queue == SWEEP_QUEUE]
+    planner = schedule_target(view.template)
+    return (planner, workers[0]) if planner and len(workers) == 1 else None
+
+
+def check_sweep_wiring(checks: Checks, deployment: Deployment, view: StackView) -> None:
+    """The planner sends where the workers read; a message is retried as often as the workers expect."""
+    functions = sweep_functions(deployment, view)
+    if functions is None:
+        checks.fail("the sweep", f"no single schedule target and single reader of {SWEEP_QUEUE} in the stack")
+        return
+    planner, worker = functions
+    queue_url = view.physical(SWEEP_QUEUE)
+    attributes = view.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    redrive = redrive_policy(attributes.get("RedrivePolicy")) or {}
+    environments = {name: live_environment(view, name) for name in (planner, worker)}
+    checks.equal(
+        f"{planner} (the schedule's target) sends to {SWEEP_QUEUE}, the queue {worker} reads: "
+        "TRAILGUARD_SWEEP_QUEUE_URL of both",
+        [queue_url, queue_url],
+        [environments[name].get("TRAILGUARD_SWEEP_QUEUE_URL") for name in (planner, worker)],
+    )
+    dead_letters = logical_id_of(view, redrive.get("deadLetterTargetArn"))
+    checks.equal(
+        f"{worker}: TRAILGUARD_SWEEP_ATTEMPTS = {SWEEP_QUEUE}'s maxReceiveCount ({redrive.get('maxReceiveCount')}): "
+        f"the last attempt reports its account before the message goes to {dead_letters}",
+        str(redrive.get("maxReceiveCount")),
+        environments[worker].get("TRAILGUARD_SWEEP_ATTEMPTS"),
+    )
+    timeout = int(view.client("lambda").get_function_configuration(FunctionName=view.physical(worker))["Timeout"])
+    visibility = int(attributes.get("VisibilityTimeout", 30))
+    checks.check(
+        f"{SWEEP_QUEUE}: visibility timeout {visibility} s is at least 6 x {worker}'s timeout ({timeout} s)",
+        visibility >= 6 * timeout,
+        f"{visibility} < {6 * timeout}",
+    )
+    checks.equal(
+        f"{worker}: TRAILGUARD_TRAIL_LISTING = TrailListing ({view.values.get('TrailListing')}), "
+        f"TRAILGUARD_INVENTORY_MAX_AGE_HOURS = SweepHeartbeatHours ({view.values.get('SweepHeartbeatHours')})",
+        [view.values.get("TrailListing"), view.values.get("SweepHeartbeatHours")],
+        [environments[worker].get(name) for name in ("TRAILGUARD_TRAIL_LISTING", "TRAILGUARD_INVENTORY_MAX_AGE_HOURS")],
+    )
 
 
 def check_permissions(checks: Checks, view: StackView) -> None:
@@ -537,15 +708,14 @@ def check_member(checks: Checks, deployment: Deployment, view: StackView, centra
         packaged == Path(MEMBER_TEMPLATE).read_bytes(),
         "the packaged member template differs from templates/member.yaml",
     )
-    role_name = deployment.member_parameters["RemediationRoleName"]
+    outputs = deployment.member_outputs
     checks.equal(
-        "member stack outputs: the remediation role and the forward rule",
-        {
-            "RemediationRoleArn": f"arn:aws:iam::{view.account}:role/{role_name}",
-            "ForwardRuleArn": view.values.get("ForwardRule.Arn"),
-        },
-        deployment.member_outputs,
+        f"member stack outputs: every output of templates/member.yaml ({', '.join(sorted(outputs))}), "
+        "resolved from the created resources",
+        expected_outputs(view),
+        outputs,
     )
+    check_member_output_names(checks, deployment, view)
     check_skipped(checks, view)
     check_rules(checks, view)
     forward = view.declared("AWS::Events::Rule").get("ForwardRule", {})
@@ -556,6 +726,55 @@ def check_member(checks: Checks, deployment: Deployment, view: StackView, centra
         forward.get("EventPattern"),
     )
     check_roles(checks, view)
+
+
+def expected_outputs(view: StackView) -> dict[str, Any]:
+    """Each output of the stack's template whose condition holds, with its value resolved from the created
+    resources (CloudFormation gives every output value as a string)."""
+    outputs = {}
+    for name, output in (view.template.get("Outputs") or {}).items():
+        condition = output.get("Condition")
+        if condition is None or view.resolver.condition(condition):
+            outputs[name] = cloudformation_string(view.resolve(output["Value"]))
+    return outputs
+
+
+def check_member_output_names(checks: Checks, deployment: Deployment, view: StackView) -> None:
+    """The member outputs name what the central stack and the StackSet's users rely on: the role the functions
+    assume, the forward rule, the role the central bus admits by its name, and the rule's dead-letter queue."""
+    outputs = deployment.member_outputs
+    account, region = view.account, view.cloud.region
+    role = deployment.member_parameters["RemediationRoleName"]
+    forwarder = str(view.values.get("ForwarderRoleName"))
+    targets = view.client("events").list_targets_by_rule(Rule=forwarder, EventBusName="default")["Targets"]
+    dead_letters = [target.get("DeadLetterConfig", {}).get("Arn") for target in targets]
+    checks.equal(
+        f"member outputs: role {role}, rule {forwarder}, role {forwarder}-{region}, the rule's dead-letter queue",
+        {
+            "RemediationRoleArn": f"arn:aws:iam::{account}:role/{role}",
+            "ForwardRuleArn": f"arn:aws:events:{region}:{account}:rule/{forwarder}",
+            "ForwarderRoleArn": f"arn:aws:iam::{account}:role/{forwarder}-{region}",
+            "ForwardDeadLetterQueueUrl": dead_letters,
+        },
+        {
+            "RemediationRoleArn": outputs.get("RemediationRoleArn"),
+            "ForwardRuleArn": outputs.get("ForwardRuleArn"),
+            "ForwarderRoleArn": outputs.get("ForwarderRoleArn"),
+            "ForwardDeadLetterQueueUrl": [_queue_arn(view, outputs.get("ForwardDeadLetterQueueUrl"))],
+        },
+    )
+
+
+def _queue_arn(view: StackView, url: str | None) -> str | None:
+    """The ARN of the queue at `url`, None when there is none."""
+    if not url:
+        return None
+    sqs = view.client("sqs")
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return None
+    return str(attributes["QueueArn"])
 
 
 def views(cloud: LocalCloud, deployment: Deployment) -> tuple[StackView, StackView]:

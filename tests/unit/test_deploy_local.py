@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from harness.deploy_local import moto_main
 from harness.deploy_local.checks import Checks
-from harness.deploy_local.deploy import LocalConfig, stack_set_resource
+from harness.deploy_local.deploy import MEMBER_TEMPLATE, LocalConfig, stack_set_resource
 from harness.deploy_local.runner import import_roots
-from harness.deploy_local.tools import Credentials, StepError, tool_environment
+from harness.deploy_local.server import ROOT, server_environment
+from harness.deploy_local.sweep_run import failed_records, schedule_input
+from harness.deploy_local.tools import Credentials, LocalCloud, StepError, tool_environment
 from harness.deploy_local.transform import (
     artifact_locations,
     for_moto,
@@ -25,8 +28,17 @@ from harness.deploy_local.transform import (
     serialize_key_policies,
     stack_parameters,
 )
-from harness.deploy_local.verify import policy_document
-from harness.template import load_template, resolver
+from harness.deploy_local.verify import (
+    StackView,
+    cloudformation_string,
+    expected_outputs,
+    lambda_environment,
+    policy_document,
+    queue_attributes,
+    redrive_policy,
+    schedule_target,
+)
+from harness.template import functions, load_template, parameter_values, resolver
 
 
 def _references(node: Any, name: str) -> list[Any]:
@@ -354,3 +366,164 @@ def test_checks_print_each_result_and_fail_on_any_failure() -> None:
     assert "  - an alarm" in lines
     assert "\n3 checks: 2 OK, 1 FAIL" in lines
     assert Checks(out=lines.append).summary() == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Values as CloudFormation gives them
+# ------------------------------------------------------------------------------------------------
+
+
+def test_lambda_environment_values_are_strings_as_cloudformation_passes_them() -> None:
+    unresolved = {"Ref": "FindingsTopic"}
+
+    environment = lambda_environment(
+        {"HOURS": 12, "RATIO": 0.5, "ON": True, "OFF": False, "TEXT": "3", "X": unresolved}
+    )
+
+    assert environment == {"HOURS": "12", "RATIO": "0.5", "ON": "true", "OFF": "false", "TEXT": "3", "X": unresolved}
+    assert cloudformation_string("") == ""
+
+
+def test_template_yaml_environment_reads_the_same_whether_moto_kept_numbers_or_not() -> None:
+    """template.yaml's variables from Number parameters (e.g. the inventory's age from SweepHeartbeatHours):
+    moto hands them back as numbers, CloudFormation as strings; both read the same once stringified."""
+    specs = functions(parameters={"LogBucketName": "bucket", "CentralKeyArn": "arn"})
+    (worker,) = [spec for spec in specs if spec.logical_id == "SweepWorkerFunction"]
+    resolved = {name: value for name, value in worker.environment.items() if isinstance(value, str)}
+    as_moto_keeps_them = {name: int(value) if value.isdigit() else value for name, value in resolved.items()}
+
+    assert resolved["TRAILGUARD_INVENTORY_MAX_AGE_HOURS"] == "12"
+    assert as_moto_keeps_them["TRAILGUARD_INVENTORY_MAX_AGE_HOURS"] == 12
+    assert lambda_environment(as_moto_keeps_them) == lambda_environment(resolved) == resolved
+
+
+def test_redrive_policies_compare_in_one_form() -> None:
+    declared = {"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:222222222222:dlq", "maxReceiveCount": 3}
+    from_sqs = json.dumps({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:222222222222:dlq", "maxReceiveCount": "3"})
+
+    assert redrive_policy(declared) == redrive_policy(from_sqs) == declared
+    assert redrive_policy(None) is None
+    assert redrive_policy("") is None
+
+
+def test_queue_attributes_fill_in_the_sqs_defaults() -> None:
+    assert queue_attributes({}) == {
+        "SqsManagedSseEnabled": "false",
+        "MessageRetentionPeriod": "345600",
+        "VisibilityTimeout": "30",
+    }
+    declared = {
+        "SqsManagedSseEnabled": True,
+        "VisibilityTimeout": 1800,
+        "MessageRetentionPeriod": 86400,
+        "RedrivePolicy": {"deadLetterTargetArn": "arn:dlq", "maxReceiveCount": "3"},
+    }
+    assert queue_attributes(declared) == {
+        "SqsManagedSseEnabled": "true",
+        "MessageRetentionPeriod": "86400",
+        "VisibilityTimeout": "1800",
+        "RedrivePolicy": {"deadLetterTargetArn": "arn:dlq", "maxReceiveCount": 3},
+    }
+
+
+def _member_view(account: str, region: str, live: dict[str, Any]) -> StackView:
+    template = load_template(MEMBER_TEMPLATE)
+    values = parameter_values(
+        template,
+        {
+            "CentralEventBusArn": "arn:aws:events:eu-west-1:222222222222:event-bus/trailguard-central",
+            "CentralAccountId": "222222222222",
+            "PrimaryRegion": "eu-west-1",
+            "AWS::AccountId": account,
+            "AWS::Region": region,
+        },
+    )
+    return StackView(LocalCloud("http://localhost:1", region), account, "member", template, {}, {**values, **live})
+
+
+def test_member_outputs_expected_are_those_whose_condition_holds_resolved_from_live_values() -> None:
+    live = {
+        "RemediationRole.Arn": "arn:aws:iam::333333333333:role/TrailGuardRemediation",
+        "ForwardRule.Arn": "arn:aws:events:eu-west-1:333333333333:rule/TrailGuardEventForwarder",
+        "ForwarderRole.Arn": "arn:aws:iam::333333333333:role/TrailGuardEventForwarder-eu-west-1",
+        "ForwardDeadLetterQueue": "https://sqs.eu-west-1.amazonaws.com/333333333333/forward-dlq",
+    }
+
+    assert expected_outputs(_member_view("333333333333", "eu-west-1", live)) == {
+        "RemediationRoleArn": live["RemediationRole.Arn"],
+        "ForwardRuleArn": live["ForwardRule.Arn"],
+        "ForwarderRoleArn": live["ForwarderRole.Arn"],
+        "ForwardDeadLetterQueueUrl": live["ForwardDeadLetterQueue"],
+    }
+    # The central account's bus region forwards through the central stack: only the role there.
+    assert set(expected_outputs(_member_view("222222222222", "eu-west-1", live))) == {"RemediationRoleArn"}
+    # Another region of a member: forwarding only (the role is global, made in the primary region).
+    assert set(expected_outputs(_member_view("333333333333", "us-east-1", live))) == {
+        "ForwardRuleArn",
+        "ForwarderRoleArn",
+        "ForwardDeadLetterQueueUrl",
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The sweep: schedule, batches
+# ------------------------------------------------------------------------------------------------
+
+_SCHEDULED: dict[str, Any] = {
+    "Resources": {
+        "Planner": {"Type": "AWS::Lambda::Function"},
+        "PlannerSweep": {
+            "Type": "AWS::Scheduler::Schedule",
+            "Properties": {"Target": {"Arn": {"Fn::GetAtt": ["Planner", "Arn"]}, "Input": '{"trigger": "sweep"}'}},
+        },
+    }
+}
+
+
+def test_the_schedule_target_and_the_event_it_sends() -> None:
+    assert schedule_target(_SCHEDULED) == "Planner"
+    assert schedule_input(_SCHEDULED, "Planner") == {"trigger": "sweep"}
+    with pytest.raises(StepError, match="no Scheduler schedule targets Worker"):
+        schedule_input(_SCHEDULED, "Worker")
+
+
+def test_two_schedules_name_no_single_target() -> None:
+    template = json.loads(json.dumps(_SCHEDULED))
+    template["Resources"]["Other"] = template["Resources"]["PlannerSweep"]
+
+    assert schedule_target(template) is None
+    assert schedule_target({"Resources": {}}) is None
+
+
+def test_failed_records_are_those_reported_or_the_whole_batch_without_partial_responses() -> None:
+    received = [{"MessageId": "a"}, {"MessageId": "b"}, {"MessageId": "c"}]
+    response = {"batchItemFailures": [{"itemIdentifier": "b"}]}
+
+    assert failed_records(response, received, partial=True) == {"b"}
+    assert failed_records(response, received, partial=False) == {"a", "b", "c"}
+    assert failed_records({"batchItemFailures": []}, received, partial=False) == set()
+    assert failed_records(None, received, partial=True) == set()
+
+
+# ------------------------------------------------------------------------------------------------
+# The server
+# ------------------------------------------------------------------------------------------------
+
+
+def test_server_environment_puts_the_repository_first_and_keeps_accounts_apart() -> None:
+    environment = server_environment({"PATH": "/usr/bin", "MOTO_ACCOUNT_ID": "123456789012", "PYTHONPATH": "x"})
+
+    assert environment["PATH"] == "/usr/bin"
+    assert "MOTO_ACCOUNT_ID" not in environment
+    assert environment["PYTHONPATH"].split(":") == [str(ROOT), "x"]
+    assert server_environment({})["PYTHONPATH"] == str(ROOT)
+
+
+def test_the_server_launcher_brings_moto_in_line_before_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(moto_main.moto_fixes, "apply", lambda: calls.append("fixes"))
+    monkeypatch.setattr(moto_main, "serve", lambda argv: calls.append(argv))
+
+    moto_main.main(["-H", "127.0.0.1", "-p", "5000"])
+
+    assert calls == ["fixes", ["-H", "127.0.0.1", "-p", "5000"]]
