@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from harness.calls import ApiCalls
+from harness.faults import Faults
 from harness.org import CENTRAL, EVENTS, HOME, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER
 from harness.stack import InProcessStack as Stack
 from trailguard.inventory import TableInventory
@@ -170,3 +171,43 @@ def test_the_workers_use_the_planner_regions(stack: Stack, api_calls: ApiCalls) 
 
     assert api_calls.counter()["DescribeRegions"] == 1
     assert HOME in summaries(stack)[0]["regions"]
+
+
+def test_a_record_is_left_for_its_next_delivery_when_the_invocation_is_about_to_time_out(stack: Stack) -> None:
+    from dataclasses import replace
+
+    from harness.routing import invoke, lambda_context
+    from harness.stack import sqs_record
+
+    org = stack.org
+    stack.invoke(stack.schedule_target().logical_id, SCHEDULED)
+    sqs = org.client("sqs", CENTRAL)
+    (message,) = sqs.receive_message(QueueUrl=org.sweep_queue_url, MaxNumberOfMessages=1, AttributeNames=["All"])[
+        "Messages"
+    ]
+    spec, _ = stack.queue_consumer("SweepQueue")
+    context = replace(lambda_context(spec, account=CENTRAL), remaining_ms=5_000)
+
+    response = invoke(spec, {"Records": [sqs_record(message, org.queue_arn(org.sweep_queue_url))]}, context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert inventory(stack).recent_sweeps(1)[0].reported == 0
+
+
+def test_a_summary_that_could_not_be_published_goes_out_with_the_next_sweep(stack: Stack, faults: Faults) -> None:
+    org = stack.org
+    faults.fail("Publish", "InternalError", "SNS is down", 500, when="trailguard.sweep/1")
+
+    stack.sweep(SCHEDULED)  # every account reports; each delivery of the last one fails to publish
+
+    assert summaries(stack) == []
+    (stuck,) = stack.dead_letters()
+    assert stuck["schema"] == "trailguard.sweep-account/1"
+    faults.clear()
+    stack.later(3 * 3600)
+
+    stack.sweep(SCHEDULED)
+
+    earlier, latest = summaries(stack)
+    assert earlier["accounts"] == latest["accounts"] == len(org.accounts)
+    assert earlier["failures"] == []  # every account had reported: only the summary was late

@@ -187,7 +187,11 @@ def exercise(stack: Stack, recorder: Recorder, faults: Faults, monkeypatch: pyte
     sweep(stack, recorder, scheduled, monkeypatch)
     faults.clear()
     kms.schedule_key_deletion(KeyId=org.key_id, PendingWindowInDays=7)
+    # Then for the bucket's sake: explained from the bucket's policy.
+    org.client("cloudtrail", CENTRAL).update_trail(Name="audit-trail", KmsKeyId="")
+    faults.fail("UpdateTrail", "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy", when="KmsKeyId")
     sweep(stack, recorder, scheduled, monkeypatch)
+    faults.clear()
 
 
 def sweep(stack: Stack, recorder: Recorder, scheduled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -389,7 +389,8 @@ def test_sweep_worker_permissions_repair_trails_and_only_read_the_key() -> None:
     assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
     for action in ("DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus"):  # explaining a refused UpdateTrail
         assert granted.pop(f"kms:{action}") == [{"Ref": "CentralKeyArn"}]
-    assert granted.pop("s3:GetBucketLocation") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
+    for action in ("GetBucketLocation", "GetBucketPolicy"):  # explaining a refused UpdateTrail
+        assert granted.pop(f"s3:{action}") == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogBucketName}"}]
     for action in ("DescribeRule", "ListTargetsByRule"):
         assert len(granted.pop(f"events:{action}")) == 2
     assert_publishes_findings(granted)

@@ -149,6 +149,9 @@ def run_scheduled(event: Any, context: Any, job: Callable[[Deps], dict[str, Any]
     return result
 
 
+RECORD_TIME_MS = 60_000  # the time one sweep record (one account) may need, at most
+
+
 def run_batch(
     event: Any, context: Any, job: Callable[[Deps, str, int], dict[str, Any]], container: Warm
 ) -> dict[str, Any]:
@@ -157,11 +160,17 @@ def run_batch(
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    deps = dependencies(Settings.from_env(os.environ), container)
+    settings = Settings.from_env(os.environ)
+    deps = dependencies(settings, container)
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def handle(record: SQSRecord) -> dict[str, Any]:  # Powertools passes the record by this name
         attempt = int(record.attributes.approximate_receive_count or 1)
+        remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+        if remaining is not None and remaining < RECORD_TIME_MS and attempt < settings.sweep_attempts:
+            # Not started rather than cut off by the timeout: this record alone is delivered again.
+            logger.warning("record left for its next delivery: too little time left", remaining_ms=remaining)
+            raise TimeoutError(f"{remaining} ms left in this invocation, less than a record may need")
         try:
             result = job(deps, record.body, attempt)
         except Exception as error:

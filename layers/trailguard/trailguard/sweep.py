@@ -411,12 +411,13 @@ def finish(deps: Deps, sweep: str, missing: int = 0) -> dict[str, Any] | None:
 
 
 def close_unfinished(deps: Deps) -> list[str]:
-    """The recent sweeps some of whose accounts never reported although every delivery of their messages is over
-    (they went to the dead-letter queue): their summaries go out now, naming how many are missing. A sweep still
+    """The recent sweeps whose summary is not out although every delivery of their messages is over (some accounts
+    never reported: their messages went to the dead-letter queue; or the summary could not be published): their
+    summaries go out now, naming how many accounts are missing. A sweep still
     within OVERDUE may still be running (a second planner run, a slow retry): it is left alone."""
     closed = []
     for state in deps.inventory.recent_sweeps(RECENT):
-        if state.published or state.complete:
+        if state.published:  # complete but unpublished too: its summary could not be published in time
             continue
         if state.started is not None and deps.now() - state.started < OVERDUE:
             continue
