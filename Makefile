@@ -65,8 +65,22 @@ test: lint typecheck validate security unit ## Everything CI runs: lint, types, 
 demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (moto), end to end
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo
 
-bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
+# The peers of the benchmark, each in its own environment. A failed install is logged, not fatal: the bench
+# then reports that peer as not run, with the reason, and compares the others.
+PEERS := .venv-custodian .venv-prowler
+$(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
+	@rm -rf .venv-$* && $(PYTHON) -m venv .venv-$*
+	@echo "Installing $* into .venv-$* (log: .venv-$*/install.log)"
+	@if .venv-$*/bin/pip install --disable-pip-version-check -r $< > .venv-$*/install.log 2>&1; \
+	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
+
+# Both parts write bench/results.json, each its own keys (python -m bench merges "peers", "verdicts", "coldstart").
+bench: $(VENV)/.installed $(PEERS:%=%/.installed) ## API calls, latency, then TrailGuard beside Custodian and Prowler (bench/results.json)
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
+	PYTHONPATH=layers/trailguard:. $(PY) -m bench
+
+bench-peers: $(VENV)/.installed $(PEERS:%=%/.installed) ## The peers part of make bench alone: verdicts, wall time, cold import
+	PYTHONPATH=layers/trailguard:. $(PY) -m bench
 
 audit-demo: $(VENV)/.installed ## trailguard audit on a simulated organization (moto server): audit, --fix --yes, audit again (ARGS=... for one run)
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.audit $(ARGS)
@@ -76,17 +90,6 @@ docs: $(VENV)/.installed ## Render docs/checks.md and the README's table from th
 
 deploy-local: $(VENV)/.installed $(TOOLS)/.installed ## Rehearse the deploy: sam build, package, transform, both stacks on moto server, checks
 	PYTHONPATH=layers/trailguard:. $(PY) -m harness.deploy_local
-# The peers of bench-peers, each in its own environment. A failed install is logged, not fatal: the bench
-# then reports that peer as not run, with the reason, and compares the others.
-PEERS := .venv-custodian .venv-prowler
-$(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
-	@rm -rf .venv-$* && $(PYTHON) -m venv .venv-$*
-	@echo "Installing $* into .venv-$* (log: .venv-$*/install.log)"
-	@if .venv-$*/bin/pip install --disable-pip-version-check -r $< > .venv-$*/install.log 2>&1; \
-	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
-
-bench-peers: $(VENV)/.installed $(PEERS:%=%/.installed) ## TrailGuard beside Cloud Custodian and Prowler: verdicts, wall time, cold import
-	PYTHONPATH=layers/trailguard:. $(PY) -m bench
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build --template template.yaml

@@ -22,7 +22,18 @@ from bench.truth import (
     expected_coverage,
     expected_trail_verdicts,
 )
-from bench.verdicts import CHECKS, CUSTODIAN, PROWLER, TOOLS, TRAILGUARD, UNCHECKED, Verdicts
+from bench.verdicts import (
+    CHECKS,
+    CUSTODIAN,
+    PAIRINGS,
+    PROWLER,
+    REPORTING,
+    TOOLS,
+    TRAILGUARD,
+    UNCHECKED,
+    Pairing,
+    Verdicts,
+)
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,67 @@ def disagreements(table: Iterable[Row]) -> list[Disagreement]:
     return found
 
 
+# --- TrailGuard beside each peer ---------------------------------------------------------------------------
+
+GIVEN = (Verdict.PASS, Verdict.FAIL, Verdict.NOT_SEEN)
+
+
+@dataclass(frozen=True)
+class PairDifference:
+    """A row where TrailGuard and a peer answer one question differently, and why (from the ground truth)."""
+
+    row: Row
+    reasons: dict[str, str]  # tool -> why it differs from the truth (a known difference, or unexplained)
+
+
+@dataclass(frozen=True)
+class PairCount:
+    """TrailGuard beside one peer on one question: rows where both answered, rows where they agree."""
+
+    peer: str
+    pairing: Pairing
+    compared: int
+    agree: int
+    differences: tuple[PairDifference, ...]
+
+
+def pair_counts(table: Iterable[Row], found: Iterable[Disagreement], peer: str) -> list[PairCount]:
+    """For each question of PAIRINGS[peer], TrailGuard's verdicts beside the peer's, row by row.
+
+    Rows where either tool did not run or has no check for the question are not compared; a row where one
+    tool said nothing of the resource ("unseen") is a difference.
+    """
+    table = list(table)
+    why = {(d.tool, d.subject.resource, d.question): d.explanation for d in found}
+    counts = []
+    for pairing in PAIRINGS.get(peer, ()):
+        compared, agree, differences = 0, 0, []
+        for row in table:
+            if row.question is not pairing.question:
+                continue
+            mine, theirs = row.verdicts[TRAILGUARD], row.verdicts[peer]
+            if mine not in GIVEN or theirs not in GIVEN:
+                continue
+            compared += 1
+            if mine is theirs and mine is not Verdict.NOT_SEEN:
+                agree += 1
+                continue
+            reasons = {
+                tool: why[tool, row.subject.resource, row.question]
+                for tool in (TRAILGUARD, peer)
+                if (tool, row.subject.resource, row.question) in why
+            }
+            differences.append(PairDifference(row, reasons))
+        counts.append(PairCount(peer, pairing, compared, agree, tuple(differences)))
+    return counts
+
+
+def shared_summary(counts: Iterable[PairCount]) -> tuple[int, int]:
+    """(agreeing, compared) rows over the shared questions."""
+    shared = [c for c in counts if c.pairing.shared]
+    return sum(c.agree for c in shared), sum(c.compared for c in shared)
+
+
 # --- figures ---------------------------------------------------------------------------------------------
 
 
@@ -332,7 +404,7 @@ def _disagreement_lines(found: list[Disagreement]) -> list[str]:
 
 
 def _peer_lines(peers: Mapping[str, PeerResult], counts: Mapping[str, Mapping[str, int]]) -> list[str]:
-    lines = ["Peers:"]
+    lines = ["Each tool against the ground truth:"]
     for tool in TOOLS:
         peer = peers.get(tool)
         if peer is None:
@@ -350,14 +422,62 @@ def _peer_lines(peers: Mapping[str, PeerResult], counts: Mapping[str, Mapping[st
     return lines
 
 
+def not_compared(peers: Mapping[str, PeerResult], peer: str) -> str | None:
+    """Why TrailGuard and `peer` cannot be set side by side, or None."""
+    for tool in (TRAILGUARD, peer):
+        result = peers.get(tool)
+        if result is None:
+            return f"{tool} was not run"
+        if result.verdicts is None:
+            return f"{tool} did not run ({result.unavailable or 'no verdicts'})"
+    return None
+
+
+def _pair_lines(table: list[Row], found: list[Disagreement], peers: Mapping[str, PeerResult]) -> list[str]:
+    lines = ["TrailGuard beside each peer, on the questions both ask with the same meaning (shared checks):"]
+    by_design: list[str] = []
+    for peer in (CUSTODIAN, PROWLER):
+        missing = not_compared(peers, peer)
+        if missing is not None:
+            lines.append(f"  {peer}: not compared: {missing}")
+            continue
+        counts = pair_counts(table, found, peer)
+        agree, compared = shared_summary(counts)
+        lines.append(f"  {peer}: shared checks: {agree}/{compared} agree")
+        for count in counts:
+            if not count.pairing.shared:
+                by_design.append(f"  {peer}, {count.pairing.question.value}: {count.pairing.reason}{_differ(count)}")
+                continue
+            lines.append(
+                f"      {count.pairing.question.value:{QUESTION}} {count.agree:>3}/{count.compared:<3} "
+                f"{count.pairing.reason}"
+            )
+            for difference in count.differences:
+                row = difference.row
+                lines.append(
+                    f"        DIFFERENT: {row.subject.label} ({row.subject.state}): TrailGuard "
+                    f"{row.verdicts[TRAILGUARD].value}, {peer} {row.verdicts[peer].value}, truth {row.expected.value}"
+                )
+                lines += [f"          {tool}: {reason}" for tool, reason in difference.reasons.items()]
+        by_design += [f"  {peer}, reporting (no verdict changes): {line}" for line in REPORTING.get(peer, ())]
+    return [*lines, "", "Different by design (a different question, not counted above):", *by_design]
+
+
+def _differ(count: PairCount) -> str:
+    if not count.compared:
+        return ""
+    if not count.differences:
+        return f" [same verdicts on all {count.compared} rows here]"
+    return f" [verdicts differ on {len(count.differences)} of {count.compared} rows]"
+
+
 def render(
     table: list[Row],
     found: list[Disagreement],
     peers: Mapping[str, PeerResult],
-    coldstart: list[Figure],
     extra: list[Figure],
 ) -> str:
-    figures = [f for tool in TOOLS if tool in peers for f in peers[tool].figures] + extra + coldstart
+    figures = [f for tool in TOOLS if tool in peers for f in peers[tool].figures] + extra
     lines = [
         *_verdict_lines(table, found),
         "",
@@ -365,8 +485,10 @@ def render(
         "",
         *_peer_lines(peers, summary(table, found)),
         "",
-        "Figures:",
-        *(f"  {f.name:58} {_number(f.value):>10} {f.unit:6} {f.method}" for f in figures),
+        *_pair_lines(table, found, peers),
+        "",
+        "Wall time (each figure: value, unit, method):",
+        *(f"  {f.name:42} {_number(f.value):>9} {f.unit:5} {f.method}" for f in figures),
     ]
     return "\n".join(lines)
 
@@ -375,18 +497,17 @@ def _number(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
 
 
-def results_document(
-    table: list[Row],
-    found: list[Disagreement],
-    peers: Mapping[str, PeerResult],
-    coldstart: list[Figure],
-    extra: list[Figure],
-    context: Mapping[str, Any],
-) -> dict[str, Any]:
+# --- results.json: one section per key, merged into the file ------------------------------------------------
+
+SCHEMA = "trailguard.bench-peers/2"
+
+
+def peers_section(peers: Mapping[str, PeerResult], extra: list[Figure], context: Mapping[str, Any]) -> dict[str, Any]:
+    """Which tools ran (version, command, notes), against which organization, and their wall times."""
     return {
-        "schema": "trailguard.bench-peers/1",
+        "schema": SCHEMA,
         **context,
-        "peers": {
+        "tools": {
             tool: {
                 "ran": peer.unavailable is None,
                 "unavailable": peer.unavailable,
@@ -397,7 +518,18 @@ def results_document(
             }
             for tool, peer in peers.items()
         },
-        "verdicts": [
+        "ratios": [f.as_json() for f in extra],
+    }
+
+
+def verdicts_section(
+    table: list[Row], found: list[Disagreement], peers: Mapping[str, PeerResult], generated: str
+) -> dict[str, Any]:
+    """Every verdict beside the truth, the disagreements explained, and TrailGuard beside each peer."""
+    return {
+        "schema": SCHEMA,
+        "generated": generated,
+        "rows": [
             {
                 "resource": row.subject.resource,
                 "label": row.subject.label,
@@ -425,6 +557,40 @@ def results_document(
             for (tool, question), reason in UNCHECKED.items()
         ],
         "summary": summary(table, found),
-        "figures": [f.as_json() for f in extra],
-        "coldstart": [f.as_json() for f in coldstart],
+        "beside_trailguard": {peer: _pair_document(table, found, peers, peer) for peer in (CUSTODIAN, PROWLER)},
+    }
+
+
+def _pair_document(
+    table: list[Row], found: list[Disagreement], peers: Mapping[str, PeerResult], peer: str
+) -> dict[str, Any]:
+    missing = not_compared(peers, peer)
+    if missing is not None:
+        return {"compared": False, "reason": missing}
+    counts = pair_counts(table, found, peer)
+    agree, compared = shared_summary(counts)
+    return {
+        "compared": True,
+        "shared": {"agree": agree, "rows": compared},
+        "questions": [
+            {
+                "question": c.pairing.question.value,
+                "shared": c.pairing.shared,
+                "reason": c.pairing.reason,
+                "rows": c.compared,
+                "agree": c.agree,
+                "differences": [
+                    {
+                        "resource": d.row.subject.resource,
+                        "trailguard": d.row.verdicts[TRAILGUARD].value,
+                        peer.lower(): d.row.verdicts[peer].value,
+                        "truth": d.row.expected.value,
+                        "reasons": d.reasons,
+                    }
+                    for d in c.differences
+                ],
+            }
+            for c in counts
+        ],
+        "reporting": list(REPORTING.get(peer, ())),
     }

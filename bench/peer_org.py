@@ -110,8 +110,17 @@ class PeerOrg:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 and a free port for the duration of the block; stopped whatever happens."""
+    """A moto server on 127.0.0.1 and a free port for the duration of the block; stopped whatever happens.
+
+    The server runs in this process, so moto's answers are those harness.moto_fixes brings in line with AWS
+    (ListTrails lists every trail of the account, as TrailGuard's sweep and audit rely on): applied here, before
+    the server starts, whatever was imported first.
+    """
     from moto.server import ThreadedMotoServer
+
+    from harness import moto_fixes
+
+    moto_fixes.apply()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

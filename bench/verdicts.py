@@ -60,6 +60,105 @@ UNCHECKED: dict[tuple[str, Question], str] = {
     ),
 }
 
+
+@dataclass(frozen=True)
+class Pairing:
+    """How a peer's check stands to TrailGuard's on one question: the same question (shared), or not (by design).
+
+    Shared means both tools ask it with the same meaning, so that on the same organization they must give the
+    same verdict on every resource; `reason` says what both ask, or why the two checks differ.
+    """
+
+    question: Question
+    shared: bool
+    reason: str
+
+
+# peer -> how each question one of the pair asks stands between the peer and TrailGuard
+PAIRINGS: dict[str, tuple[Pairing, ...]] = {
+    CUSTODIAN: (
+        Pairing(
+            Question.CENTRAL_KEY,
+            True,
+            "trail.encryption and trail-not-central-key both fail a trail whose KmsKeyId is not the central key",
+        ),
+        Pairing(Question.LOGGING, True, "trail.logging and trail-not-logging both read IsLogging (GetTrailStatus)"),
+        Pairing(
+            Question.VALIDATION,
+            True,
+            "trail.log-file-validation and trail-no-log-file-validation both read LogFileValidationEnabled",
+        ),
+        Pairing(
+            Question.COVERAGE,
+            True,
+            "account.coverage and check-cloudtrail (multi-region: true, running: true) both want a logging "
+            "multi-region trail recording the account-region",
+        ),
+        Pairing(
+            Question.ENCRYPTED,
+            False,
+            "Custodian's trail-no-kms-key passes any KMS key; TrailGuard's trail.encryption demands the central "
+            "key: a different question",
+        ),
+        Pairing(
+            Question.MULTI_REGION,
+            False,
+            "Custodian's trail-single-region fails every single-region trail; TrailGuard never fails a trail for "
+            "being single-region, it asks whether each account-region is recorded (account.coverage)",
+        ),
+    ),
+    PROWLER: (
+        Pairing(
+            Question.VALIDATION,
+            True,
+            "trail.log-file-validation and cloudtrail_log_file_validation_enabled both read LogFileValidationEnabled",
+        ),
+        Pairing(
+            Question.CENTRAL_KEY,
+            False,
+            "Prowler's cloudtrail_kms_encryption_enabled passes any KMS key; TrailGuard's trail.encryption demands "
+            "the central key: a different question",
+        ),
+        Pairing(
+            Question.ENCRYPTED,
+            False,
+            "Prowler's cloudtrail_kms_encryption_enabled asks for any KMS key, a question TrailGuard does not ask "
+            "(trail.encryption demands the central key)",
+        ),
+        Pairing(
+            Question.LOGGING,
+            False,
+            "Prowler has no per-trail logging check: logging counts only inside cloudtrail_multi_region_enabled, "
+            "per region",
+        ),
+        Pairing(
+            Question.COVERAGE,
+            False,
+            "Prowler's cloudtrail_multi_region_enabled passes a region where any trail is logging, a single-region "
+            "one included; account.coverage wants a logging multi-region trail",
+        ),
+    ),
+}
+
+# Differences in how a peer reports, not in what it asks: they change no verdict of the comparison.
+REPORTING: dict[str, tuple[str, ...]] = {
+    CUSTODIAN: (
+        "Custodian reports a multi-region trail once in every region of its account (shadow copies); the "
+        "policies keep is-shadow: false, so each trail is judged once, in its home region",
+        "Custodian's account policy (check-cloudtrail) runs in one region and answers for the whole account; "
+        "TrailGuard names the regions an account is not recorded in",
+    ),
+    PROWLER: (
+        "Prowler reports coverage per region (cloudtrail_multi_region_enabled) and keeps one copy of each trail "
+        "across regions; TrailGuard names the regions an account is not recorded in",
+    ),
+}
+
+
+def shared_questions(peer: str) -> tuple[Question, ...]:
+    return tuple(p.question for p in PAIRINGS.get(peer, ()) if p.shared)
+
+
 CUSTODIAN_INVENTORY = "trail-inventory"
 CUSTODIAN_INVENTORY_WITH_SHADOWS = "trail-inventory-with-shadows"
 
@@ -203,6 +302,7 @@ class AuditItem:
     severity: str
     account: str | None
     region: str | None
+    regions: tuple[str, ...] = ()  # the regions an account finding spans (its `region` is then null)
 
 
 def is_failing(item: AuditItem) -> bool:
@@ -241,7 +341,11 @@ def _audit_item(item: Any) -> AuditItem:
     check, status = _first(item, "check_id", "check", "id"), item.get("status")
     if not resource or not check or not status:
         raise OutputError(f"trailguard audit item without resource, check or status: {dict(item)}")
-    return AuditItem(str(resource), str(check), str(status).upper(), str(item.get("severity", "")), account, region)
+    spans = item.get("regions") or ()
+    if not isinstance(spans, list | tuple) or not all(isinstance(r, str) for r in spans):
+        raise OutputError(f"trailguard audit item whose regions is not a list of names: {dict(item)}")
+    severity = str(item.get("severity", ""))
+    return AuditItem(str(resource), str(check), str(status).upper(), severity, account, region, tuple(spans))
 
 
 def _audit_scope(item: AuditItem) -> tuple[str | None, str | None]:
@@ -285,11 +389,19 @@ def trailguard_verdicts(
                 owner, where = _audit_scope(item)
                 if owner is None:
                     raise OutputError(f"trailguard audit account finding without an account: {item.resource}")
-                for each in [where] if where is not None and where in regions else regions:
+                for each in _spanned(where, item.regions, regions):
                     _merge(verdicts, (account_region(owner, each), question), verdict)
             else:
                 _merge(verdicts, (item.resource, question), verdict)
     return verdicts
+
+
+def _spanned(where: str | None, spans: tuple[str, ...], regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The regions in scope an account finding is about: its region, else the regions it names, else all."""
+    if where is not None and where in regions:
+        return (where,)
+    named = tuple(r for r in spans if r in regions)
+    return named if named else regions
 
 
 def _merge(verdicts: Verdicts, key: tuple[str, Question], verdict: Verdict) -> None:

@@ -160,6 +160,20 @@ def test_trailguard_account_finding_without_region_covers_every_region() -> None
     assert {verdicts[f"{A}/{r}", Question.COVERAGE] for r in REGIONS} == {FAIL}
 
 
+def test_trailguard_account_finding_names_the_regions_it_spans() -> None:
+    # Given the audit's JSON shape for an account finding: region null, the uncovered regions named
+    items = audit_items(
+        [{"resource_arn": f"arn:aws:iam::{A}:root", "account": A, "region": None, "regions": ["us-east-1"],
+          "check_id": "account.coverage", "status": "OPEN", "severity": "CRITICAL"}]
+    )  # fmt: skip
+    verdicts = trailguard_verdicts(items, [], [A], REGIONS)
+    # Then only the named region fails; a region the finding does not name passes
+    assert verdicts[f"{A}/us-east-1", Question.COVERAGE] is FAIL
+    assert verdicts[f"{A}/eu-west-1", Question.COVERAGE] is PASS
+    with pytest.raises(OutputError, match="regions is not a list"):
+        audit_items([{"arn": LOCAL, "check": "account.coverage", "status": "OPEN", "regions": "us-east-1"}])
+
+
 def test_trailguard_listing_passes_makes_an_absent_resource_unseen() -> None:
     items = audit_items([{"arn": GLOBAL, "check": "trail.logging", "status": "PASS", "severity": "HIGH"}])
     verdicts = trailguard_verdicts(items, [GLOBAL, LOCAL], [A], REGIONS)

@@ -1,4 +1,5 @@
-"""Tracing: X-Ray in Lambda (handler and AWS calls traced), and not even imported anywhere else.
+"""Tracing: X-Ray in Lambda (handler and AWS calls traced, from the first invocation on), and not even imported
+anywhere else, nor by the import of a handler in Lambda (the init phase).
 
 Each case imports the package in a fresh interpreter, as Lambda's init phase does, with the environment given.
 """
@@ -67,9 +68,11 @@ print(json.dumps({{"xray": sorted(name for name in sys.modules if name.startswit
 
 
 @pytest.mark.parametrize(
-    "environ", [{}, {**IN_LAMBDA, "POWERTOOLS_TRACE_DISABLED": "true"}], ids=["outside-lambda", "tracing-disabled"]
+    "environ",
+    [{}, {**IN_LAMBDA, "POWERTOOLS_TRACE_DISABLED": "true"}, IN_LAMBDA],
+    ids=["outside-lambda", "tracing-disabled", "in-lambda-before-the-first-invocation"],
 )
-def test_handlers_do_not_import_xray_where_nothing_is_traced(environ: dict[str, str]) -> None:
+def test_handlers_do_not_import_xray_where_nothing_is_traced_yet(environ: dict[str, str]) -> None:
     assert run_python(IMPORT_HANDLERS, environ) == {"xray": []}
 
 
@@ -79,6 +82,9 @@ import botocore.client, botocore.session
 from moto import mock_aws
 from trailguard.observability import tracer
 
+def patched():  # X-Ray wraps the client class's call with wrapt (botocore's own decorator is not a patch)
+    return type(botocore.client.BaseClient.__dict__["_make_api_call"]).__name__ == "FunctionWrapper"
+
 @tracer.capture_lambda_handler
 def lambda_handler(event, context):
     with mock_aws():
@@ -86,8 +92,9 @@ def lambda_handler(event, context):
     return {"result": "compliant"}
 
 print(json.dumps({
-    "patched_at_import": hasattr(botocore.client.BaseClient._make_api_call, "__wrapped__"),
+    "patched_at_import": patched(),
     "response": lambda_handler({}, None),
+    "patched_by_the_first_call": patched(),
 }))
 """
 
@@ -104,7 +111,11 @@ def test_in_lambda_the_handler_and_its_aws_calls_are_traced() -> None:
         result = run_python(TRACED_HANDLER, environ)
         segments = [json.loads(daemon.recv(65536).decode().split("\n", 1)[1]) for _ in range(2)]
 
-    assert result == {"patched_at_import": True, "response": {"result": "compliant"}}
+    assert result == {
+        "patched_at_import": False,
+        "response": {"result": "compliant"},
+        "patched_by_the_first_call": True,
+    }
     by_name = {segment["name"]: segment for segment in segments}
     assert by_name["sts"]["aws"]["operation"] == "GetCallerIdentity"
     assert by_name["sts"]["parent_id"] == by_name["## lambda_handler"]["id"]

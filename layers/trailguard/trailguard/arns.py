@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass
 
 from trailguard.policy import ids
-from trailguard.policy.admission import PROBE_TRAIL_NAME
 from trailguard.policy.errors import PolicyInputError
-from trailguard.policy.ids import TrailArn
+from trailguard.policy.ids import PROBE_TRAIL_NAME, TrailArn
 
 # Identifier patterns, matched whole (`fullmatch`). Account, organization, bucket and partition patterns are the
 # policy package's own (trailguard.policy.ids), so that the analyzer and the settings agree.

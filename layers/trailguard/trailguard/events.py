@@ -21,10 +21,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.loaders import create_loader
 from pydantic import (
     BaseModel,
@@ -33,6 +32,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -394,10 +394,29 @@ def _envelope_id(value: Any) -> str:
     return _event_id(value) or ""
 
 
-class ApiCallEvent(EventBridgeModel):
+class ApiCallEvent(BaseModel):
+    """The EventBridge envelope with its CloudTrail record. The envelope's fields, their order (errors are
+    reported in it) and their rules are those of Powertools' parser model (EventBridgeModel); that parser is
+    not imported, as it builds a model for every event source AWS has when it is imported."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
     id: Annotated[str, BeforeValidator(_envelope_id)] = ""
+    source: str
     account: AccountId
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
     detail: CloudTrailRecord
+    replay_name: str | None = Field(None, alias="replay-name")
+
+    @field_validator("detail", mode="before")
+    @classmethod
+    def _scheduler_detail(cls, value: Any, info: ValidationInfo) -> Any:
+        # EventBridge Scheduler sends an empty detail as the string "{}" (as the Powertools model reads it).
+        return {} if info.data.get("source") == "aws.scheduler" and value == "{}" else value
 
     @model_validator(mode="after")
     def _has_a_key(self) -> ApiCallEvent:
@@ -435,7 +454,7 @@ def parse_api_call(event: Any) -> ApiCallEvent:
     if event.get("detail-type") != API_CALL:
         raise EventParseError(f"detail-type is {shown(event.get('detail-type'))}, not {API_CALL!r}")
     try:
-        return parse(event=event, model=ApiCallEvent)
+        return ApiCallEvent.model_validate(event)
     except (ValidationError, ValueError, TypeError) as error:
         raise EventParseError(_reason(error)) from None
 

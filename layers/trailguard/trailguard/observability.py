@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -25,34 +27,55 @@ def tracing_enabled(environ: Mapping[str, str]) -> bool:
 
 
 class LambdaTracer:
-    """The Powertools Tracer where X-Ray receives traces, and nothing at all elsewhere.
+    """The Powertools Tracer where X-Ray receives traces, built at first use; nothing at all elsewhere.
 
-    In Lambda with tracing on, the Tracer is built at import, as Powertools intends: the init phase imports the
-    X-Ray SDK and patches botocore, so that every AWS call of every invocation is traced. Only botocore: TrailGuard
-    talks to nothing else, and patching every library X-Ray knows would import each one found (requests, sqlite3,
-    sqlalchemy...). Elsewhere (tests, the CLI, `make demo`, `sam local`) or with POWERTOOLS_TRACE_DISABLED, the
-    X-Ray SDK is never imported (a disabled Tracer still imports it, and outside Lambda its recorder builds a
-    sampler that creates a botocore client).
+    In Lambda with tracing on, the Tracer is built when the handler is first invoked, before it runs: building it
+    imports the X-Ray SDK and patches botocore (every AWS call goes through it; the patch is on the client class,
+    so a client made before it is traced too). That cost is the first invocation's, once per container, not the
+    import's: the handler module imports the same with tracing on or off. Only botocore is patched:
+    TrailGuard talks to nothing else, and patching every library X-Ray knows would import each one found (requests,
+    sqlite3, sqlalchemy...). Elsewhere (tests, the CLI, `make demo`, `sam local`) or with
+    POWERTOOLS_TRACE_DISABLED, the X-Ray SDK is never imported (a disabled Tracer still imports it, and outside
+    Lambda its recorder builds a sampler that creates a botocore client).
     """
 
     def __init__(self, service: str, environ: Mapping[str, str] = os.environ) -> None:
         self.service = service
-        traced = tracing_enabled(environ)
-        self.tracer: Tracer | None = Tracer(service=service, patch_modules=PATCHED) if traced else None
+        self.enabled = tracing_enabled(environ)
+        self._tracer: Tracer | None = None
+        self._lock = threading.Lock()
 
     @property
-    def enabled(self) -> bool:
-        return self.tracer is not None
+    def tracer(self) -> Tracer | None:
+        """The Powertools Tracer when tracing is on (built by the first call), else None."""
+        return self._built() if self.enabled else None
+
+    def _built(self) -> Tracer:
+        with self._lock:
+            if self._tracer is None:
+                self._tracer = Tracer(service=self.service, patch_modules=PATCHED)
+            return self._tracer
 
     def capture_lambda_handler(self, handler: Traced) -> Traced:
-        if self.tracer is None:
+        """The handler, traced from its first invocation on when tracing is on; as it is otherwise."""
+        if not self.enabled:
             return handler
-        return cast("Traced", self.tracer.capture_lambda_handler(handler))
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(handler)
+        def first_use(event: Any, context: Any, **kwargs: Any) -> Any:
+            if not traced:
+                traced.append(self._built().capture_lambda_handler(handler))
+            return traced[0](event, context, **kwargs)
+
+        return cast("Traced", first_use)
 
     def capture_method(self, method: Traced) -> Traced:
-        if self.tracer is None:
+        """A traced method (the Tracer is built when this decorator is applied, tracing on)."""
+        tracer = self.tracer
+        if tracer is None:
             return method
-        return self.tracer.capture_method(method)
+        return tracer.capture_method(method)
 
 
 # Every line goes through log_line: values capped and escaped once, here, for every call site.

@@ -36,6 +36,10 @@ from trailguard.findings import Violation
 from trailguard.observability import logger
 from trailguard.vocabulary import Repair, ResourceType, Severity
 
+# Every bucket event is judged by the policy analyzer: it is loaded with these checks (at a cold start's init),
+# not at the first event.
+policy.load()
+
 BUCKET = ResourceType.BUCKET
 POLICY_READS = (*BUCKET_READS, *ORGANIZATION_READS)
 _EMPTY = {"Version": "2012-10-17", "Statement": []}

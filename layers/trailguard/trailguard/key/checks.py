@@ -38,6 +38,10 @@ from trailguard.findings import Violation
 from trailguard.key.facts import CentralKey
 from trailguard.vocabulary import Repair, ResourceType, Severity
 
+# Every key event is judged by the policy analyzer: it is loaded with these checks (at a cold start's init),
+# not at the first event.
+policy.load()
+
 KEY = ResourceType.KEY
 STATE = "state"
 POLICY = "policy"

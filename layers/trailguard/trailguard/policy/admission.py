@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from trailguard.policy.document import PolicyDocument
 from trailguard.policy.errors import PolicyInputError
 from trailguard.policy.ids import (
+    PROBE_TRAIL_NAME,
     normalise_prefix,
     parse_key_arn,
     parse_trail_arn,
@@ -34,8 +35,6 @@ from trailguard.policy.questions import (
     cloudtrail_may_put_object,
     cloudtrail_object_key,
 )
-
-PROBE_TRAIL_NAME = "trailguard-probe"
 
 
 def probe_trail_arn(account: str, *, partition: str = "aws", region: str = "us-east-1") -> str:

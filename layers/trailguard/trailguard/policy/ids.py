@@ -20,6 +20,10 @@ _IAM_PRINCIPAL_ARN = re.compile(
 )
 
 
+# The trail name TrailGuard asks a policy about for an account none of whose trails is known (any new trail's).
+PROBE_TRAIL_NAME = "trailguard-probe"
+
+
 def is_account_id(value: object) -> bool:
     """True for a 12-digit account id string (leading zeros are part of the id)."""
     return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
