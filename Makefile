@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean docs deploy-local audit-demo
+.PHONY: help install test lint typecheck validate unit demo bench bench-scale bench-peers build lock clean docs deploy-local audit-demo
 .PHONY: security
 
 help: ## List the targets
@@ -65,8 +65,12 @@ test: lint typecheck validate security unit ## Everything CI runs: lint, types, 
 demo: $(VENV)/.installed ## Run TrailGuard against a simulated organization (moto), end to end
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo
 
-bench: $(VENV)/.installed ## Print API calls per event, cold-start import time and handler latency
+bench: $(VENV)/.installed ## Print API calls per event, cold-start import time, handler latency, then bench-scale
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.scale $(ARGS)
+
+bench-scale: $(VENV)/.installed ## Sweep, key/bucket events, memory at 100/500/1,000 accounts x 17 regions (ARGS="--accounts 100")
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.scale $(ARGS)
 
 audit-demo: $(VENV)/.installed ## trailguard audit against a simulated organization on a local moto server (ARGS="--format json")
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.audit $(ARGS)
