@@ -28,9 +28,17 @@ sleeps a fixed `--latency-ms` (50 ms) before it goes out, in this process only (
 plain figure for an AWS API call from Lambda; AssumeRole is nearer 150 ms, but one figure for every call keeps
 the ideal simple. The ideal time of an invocation is its calls x the latency (its calls are sequential); the
 ideal of the sweep is the planner's ideal plus the longer of (every worker call x latency / SweepWorkers) and
-the longest worker invocation's ideal. Efficiency = ideal / measured. The measured time also holds the
-simulator's answers (moto over HTTP on the loopback, listed apart as "moto") and this process's own CPU, which
-the threads share (one interpreter: the GIL), where each Lambda container would have its own.
+the longest worker invocation's ideal. Efficiency = ideal / measured.
+
+Where the rest of the time goes, summed over the worker invocations: the simulator's answers (the seconds each
+request spent in moto's server, its wait for its turn included, which the server returns in a header), this
+process's CPU (each thread's own: botocore building clients, signing, sending and parsing, and TrailGuard's
+code), and waiting (the rest: the one interpreter lock the simulated containers share, sockets, the machine's
+scheduler). On AWS each container has a processor of its own; here ten containers share one interpreter, and
+when their CPU would keep more than one core busy ("cores the workers' CPU keeps busy"), they wait for each
+other. So the table also gives an estimate with a core per container and AWS answering in exactly the latency:
+each invocation's ideal plus its own CPU. The machine's load average is printed: other work on it slows every
+figure but the calls.
 
 Figures, not assertions: the targets are printed beside them with a verdict. The results are merged into
 bench/results.json under "scale".
@@ -44,6 +52,7 @@ import gc
 import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -738,8 +747,11 @@ def render(sizes: dict[int, dict[str, Any]], found: dict[str, dict[str, Any]]) -
 
 
 def document(sizes: dict[int, dict[str, Any]], found: dict[str, dict[str, Any]], latency: float) -> dict[str, Any]:
+    from importlib.metadata import version
+
     return {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "moto": version("moto")},
         "method": {
             "simulator": "moto server in a process of its own, seeded in its backends (demo/scale_org.py)",
             "latency": f"{latency * 1000:g} ms slept before every AWS call of a function (AssumeRole, DynamoDB "
@@ -750,6 +762,8 @@ def document(sizes: dict[int, dict[str, Any]], found: dict[str, dict[str, Any]],
             "memory": "one invocation in a fresh interpreter after importing every handler: peak resident memory "
             "(VmHWM, reset before the invocation) and its growth over the resident memory before it",
             "policy": "trailguard.policy.bench.policy_check_seconds (best of 3)",
+            "time": "per invocation: latency slept, the simulator's answers (its header), this thread's CPU, the "
+            "rest waiting; estimate = ideal + CPU (a core per container, AWS answering in exactly the latency)",
         },
         "sizes": {str(count): sizes[count] for count in sorted(sizes)},
         "targets": found,
