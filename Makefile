@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTIONS := $(wildcard functions/*/app.py)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint typecheck validate unit demo bench bench-peers build lock clean docs deploy-local audit-demo
+.PHONY: help install test lint typecheck validate unit demo bench bench-peers bench-scale build lock clean docs deploy-local audit-demo
 .PHONY: security
 
 help: ## List the targets
@@ -75,9 +75,14 @@ $(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
 	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
 
 # Both parts write bench/results.json, each its own keys (python -m bench merges "peers", "verdicts", "coldstart").
-bench: $(VENV)/.installed $(PEERS:%=%/.installed) ## API calls, latency, then TrailGuard beside Custodian and Prowler (bench/results.json)
+# Three parts write bench/results.json, each its own keys ("scale" for demo.scale).
+bench: $(VENV)/.installed $(PEERS:%=%/.installed) ## API calls, latency, TrailGuard beside Custodian and Prowler, then scale (bench/results.json)
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
 	PYTHONPATH=layers/trailguard:. $(PY) -m bench
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.scale $(ARGS)
+
+bench-scale: $(VENV)/.installed ## The scale part alone: sweep, key/bucket events, memory at 100/500/1,000 accounts x 17 regions (ARGS="--accounts 100")
+	PYTHONPATH=layers/trailguard:. $(PY) -m demo.scale $(ARGS)
 
 bench-peers: $(VENV)/.installed $(PEERS:%=%/.installed) ## The peers part of make bench alone: verdicts, wall time, cold import
 	PYTHONPATH=layers/trailguard:. $(PY) -m bench

@@ -1,0 +1,856 @@
+"""The sweep, a key event and a bucket event on an organization of 100, 500 and 1,000 accounts x 17 regions.
+
+    python -m demo.scale                               # 100, 500 and 1,000 accounts, 50 ms per AWS call
+    python -m demo.scale --accounts 100 --latency-ms 0 --regions eu-west-1 us-east-1
+
+For each size, a simulated organization (`demo.scale_org`: 1.5 trails per account on the central key, a few
+drifted, a forwarding rule in every account and region) is seeded into a moto server in a process of its own.
+This process then runs TrailGuard's functions as template.yaml wires them (`harness.stack.InProcessStack`),
+against that server, and measures:
+
+- **The sweep.** The schedule's event through the planner's handler; then the sweep queue drained as Lambda's
+  SQS event source does it: `SweepWorkers` (the template's MaximumConcurrency) simulated containers at once,
+  each a thread with its own warm container (`Warm`, hence its own `Deps` and session factory), each invocation
+  a batch of up to BatchSize (5) messages through `trailguard.runtime.run_batch` and `trailguard.sweep.work`,
+  the worker function's handler path. Receiving and deleting the messages is the event source's work: neither
+  counted nor delayed. The planner runs first and the workers after it (on AWS they would start while it sends).
+- **A key event and a bucket event** (events/key/put_key_policy.json, events/bucket/put_bucket_policy_external.json,
+  routed by the template's rules), in a cold container and again warm.
+- **Peak memory of one invocation** (the planner; a worker batch of 5 accounts; the key event; the bucket event):
+  each in a fresh interpreter against the same server, so moto's state is not in it. The interpreter imports
+  every handler as Lambda's init phase does, collects garbage, resets its high-water mark
+  (/proc/self/clear_refs) and reads its resident memory; the figure is the peak resident memory after the
+  invocation (VmHWM) and its growth over that baseline.
+- **Policy-check CPU**: `trailguard.policy.bench.policy_check_seconds` for that many accounts.
+
+Latency: every AWS call the functions make (AssumeRole, TrailGuard's own DynamoDB table and SQS queue included)
+sleeps a fixed `--latency-ms` (50 ms) before it goes out, in this process only (a botocore hook). 50 ms is a
+plain figure for an AWS API call from Lambda; AssumeRole is nearer 150 ms, but one figure for every call keeps
+the ideal simple. The ideal time of an invocation is its calls x the latency (its calls are sequential); the
+ideal of the sweep is the planner's ideal plus the longer of (every worker call x latency / SweepWorkers) and
+the longest worker invocation's ideal. Efficiency = ideal / measured.
+
+Where the rest of the time goes, summed over the worker invocations: the simulator's answers (the seconds each
+request spent in moto's server, its wait for its turn included, which the server returns in a header), this
+process's CPU (each thread's own: botocore building clients, signing, sending and parsing, and TrailGuard's
+code), and waiting (the rest: the one interpreter lock the simulated containers share, sockets, the machine's
+scheduler). On AWS each container has a processor of its own; here ten containers share one interpreter, and
+when their CPU would keep more than one core busy ("cores the workers' CPU keeps busy"), they wait for each
+other. So the table also gives an estimate with a core per container and AWS answering in exactly the latency:
+each invocation's ideal plus its own CPU. The machine's load average is printed: other work on it slows every
+figure but the calls.
+
+Figures, not assertions: the targets are printed beside them with a verdict. The results are merged into
+bench/results.json under "scale".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import botocore.client
+from botocore.exceptions import ClientError
+
+from demo.memory import peak_rss_mib, rss_mib
+from demo.scale_org import DEFAULT_REGIONS, FAKE_CREDENTIALS, LAYER, ROOT, SIMULATOR_HEADER, ScaleOrg, scale_server
+
+SIZES = (100, 500, 1000)
+LATENCY_MS = 50.0
+RESULTS = ROOT / "bench" / "results.json"
+OWN_STATE = ("dynamodb", "sqs")  # TrailGuard's own table and queue (as harness.calls counts them)
+KEY_EVENT = "key/put_key_policy.json"
+BUCKET_EVENT = "bucket/put_bucket_policy_external.json"
+SCHEDULE_EVENT = "schedule/sweep.json"
+MEMORY_KINDS = ("planner", "worker", "key", "bucket")
+QUIET = {"POWERTOOLS_LOG_LEVEL": "CRITICAL", "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
+# The issue's targets, at 1,000 accounts x 17 regions with 50 ms per call.
+INVOCATION_LIMIT_S = 300.0
+MEMORY_TOLERANCE = 0.20
+EVENT_CALLS_LIMIT = 100
+POLICY_LIMIT_S = 1.0
+EFFICIENCY_FLOOR = 0.8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Counting and delaying the calls of an invocation.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    """One function invocation: its AWS calls (service, operation) and where its wall time went."""
+
+    kind: str
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time
+    cpu_seconds: float = 0.0  # this thread's CPU (botocore's and TrailGuard's work)
+    slept_seconds: float = 0.0  # the injected latency
+    simulator_seconds: float = 0.0  # in moto's server, waiting for its turn included (from its answers)
+    simulator_by_operation: dict[str, float] = field(default_factory=dict)
+    records: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.calls)
+
+    def answered(self, operation: str, seconds: float) -> None:
+        self.simulator_seconds += seconds
+        self.simulator_by_operation[operation] = self.simulator_by_operation.get(operation, 0.0) + seconds
+
+    @property
+    def waiting_seconds(self) -> float:
+        """The rest: waiting for the interpreter shared by the simulated containers, sockets, scheduling."""
+        return max(self.seconds - self.slept_seconds - self.simulator_seconds - self.cpu_seconds, 0.0)
+
+    def ideal(self, latency: float) -> float:
+        return self.total * latency
+
+    def estimate(self, latency: float) -> float:
+        """With a core of its own and AWS answering in exactly the latency: the ideal plus its CPU."""
+        return self.ideal(latency) + self.cpu_seconds
+
+    def figures(self, latency: float) -> dict[str, Any]:
+        ideal = self.ideal(latency)
+        return {
+            "calls": calls_figures(self.calls),
+            "seconds": round(self.seconds, 3),
+            "ideal_seconds": round(ideal, 3),
+            "efficiency": _ratio(ideal, self.seconds),
+            "time": time_figures([self]),
+            "estimate_seconds": round(self.estimate(latency), 3),
+            "estimate_efficiency": _ratio(ideal, self.estimate(latency)),
+        }
+
+
+def time_figures(invocations: Sequence[Invocation]) -> dict[str, Any]:
+    """Where the wall time of these invocations went, in seconds summed over them (the simulator's share by
+    operation, the ten largest)."""
+    by_operation: dict[str, float] = {}
+    for item in invocations:
+        for name, seconds in item.simulator_by_operation.items():
+            by_operation[name] = by_operation.get(name, 0.0) + seconds
+    largest = sorted(by_operation.items(), key=lambda entry: -entry[1])[:10]
+    return {
+        "latency": round(sum(item.slept_seconds for item in invocations), 3),
+        "simulator": round(sum(item.simulator_seconds for item in invocations), 3),
+        "cpu": round(sum(item.cpu_seconds for item in invocations), 3),
+        "waiting": round(sum(item.waiting_seconds for item in invocations), 3),
+        "simulator_by_operation": {name: round(value, 3) for name, value in largest},
+    }
+
+
+def calls_figures(calls: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Every call, those on the guarded resources (and the organization, SNS, STS) and TrailGuard's own state
+    apart, STS among the former, and the count of each operation."""
+    own = sum(1 for service, _ in calls if service in OWN_STATE)
+    return {
+        "total": len(calls),
+        "aws": len(calls) - own,
+        "own_state": own,
+        "sts": sum(1 for service, _ in calls if service == "sts"),
+        "operations": dict(Counter(f"{service}:{operation}" for service, operation in calls).most_common()),
+    }
+
+
+def simulator_seconds(response: dict[str, Any]) -> float:
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return float(headers.get(SIMULATOR_HEADER, 0.0))
+
+
+def _ratio(ideal: float, measured: float) -> float | None:
+    """ideal / measured; None without an ideal (no latency injected) or a measure."""
+    return round(ideal / measured, 3) if ideal > 0 and measured > 0 else None
+
+
+class Meter:
+    """While installed, every AWS call made in a thread that is inside `measure()` is recorded in that
+    invocation and delayed by the latency first; calls from other threads (the event source, the harness) pass
+    untouched."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Meter]:
+        original = botocore.client.BaseClient._make_api_call
+        meter = self
+
+        def call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            invocation: Invocation | None = getattr(meter._local, "invocation", None)
+            if invocation is None:
+                return original(client, operation, params)
+            invocation.calls.append((client.meta.service_model.service_name, operation))
+            if meter.latency:
+                time.sleep(meter.latency)
+                invocation.slept_seconds += meter.latency
+            name = f"{client.meta.service_model.service_name}:{operation}"
+            try:
+                response = original(client, operation, params)
+            except ClientError as error:
+                invocation.answered(name, simulator_seconds(error.response))
+                raise
+            invocation.answered(name, simulator_seconds(response))
+            return response
+
+        botocore.client.BaseClient._make_api_call = call
+        try:
+            yield self
+        finally:
+            botocore.client.BaseClient._make_api_call = original
+
+    @contextlib.contextmanager
+    def measure(self, kind: str) -> Iterator[Invocation]:
+        invocation = Invocation(kind)
+        self._local.invocation = invocation
+        cpu, start = time.thread_time(), time.perf_counter()
+        try:
+            yield invocation
+        finally:
+            invocation.seconds = time.perf_counter() - start
+            invocation.cpu_seconds = time.thread_time() - cpu
+            self._local.invocation = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The stack against the organization's server.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def use_server(org: ScaleOrg) -> None:
+    """Point this process's AWS clients at the organization's server (fake base credentials; the stack then
+    takes its function role's). boto3's default session is dropped: it keeps the credentials it first read."""
+    import boto3
+
+    boto3.DEFAULT_SESSION = None
+    os.environ.update(
+        {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": org.endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_REGION": "eu-west-1",
+        }
+    )
+    os.environ.update(QUIET)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
+def new_stack(org: ScaleOrg) -> Any:
+    """TrailGuard's functions as template.yaml wires them for this organization (every container cold)."""
+    from harness.stack import InProcessStack
+    from trailguard.observability import logger
+
+    use_server(org)
+    stack = InProcessStack(org)
+    stack.configure(**QUIET)
+    logger.setLevel(QUIET["POWERTOOLS_LOG_LEVEL"])  # the logger read the template's level at import
+    return stack
+
+
+@dataclass
+class Sweep:
+    planner: Invocation
+    workers: list[Invocation]
+    workers_seconds: float  # from the first worker invocation to the last one's end
+    concurrency: int
+    summary: dict[str, Any] | None
+    expected: int
+    reported: int
+
+    def figures(self, latency: float) -> dict[str, Any]:
+        worker_calls = [call for invocation in self.workers for call in invocation.calls]
+        longest = max(self.workers, key=lambda invocation: invocation.seconds, default=Invocation("worker"))
+        workers_ideal = self._phase(latency, lambda invocation: invocation.ideal(latency))
+        workers_estimate = self._phase(latency, lambda invocation: invocation.estimate(latency))
+        ideal = self.planner.ideal(latency) + workers_ideal
+        estimate = self.planner.estimate(latency) + workers_estimate
+        wall = self.planner.seconds + self.workers_seconds
+        summary = self.summary or {}
+        return {
+            "planner": self.planner.figures(latency),
+            "workers": {
+                "concurrency": self.concurrency,
+                "invocations": len(self.workers),
+                "records": sum(invocation.records for invocation in self.workers),
+                "failed_records": sum(invocation.failed for invocation in self.workers),
+                "calls": calls_figures(worker_calls),
+                "calls_per_account": round(len(worker_calls) / max(self.expected, 1), 1),
+                "longest": longest.figures(latency),
+                "seconds": round(self.workers_seconds, 3),
+                "ideal_seconds": round(workers_ideal, 3),
+                "efficiency": _ratio(workers_ideal, self.workers_seconds),
+                "time": time_figures(self.workers),
+                "cores_wanted": _ratio(sum(item.cpu_seconds for item in self.workers), workers_estimate),
+                "estimate_seconds": round(workers_estimate, 3),
+                "estimate_efficiency": _ratio(workers_ideal, workers_estimate),
+            },
+            "calls": calls_figures([*self.planner.calls, *worker_calls]),
+            "seconds": round(wall, 3),
+            "ideal_seconds": round(ideal, 3),
+            "efficiency": _ratio(ideal, wall),
+            "estimate_seconds": round(estimate, 3),
+            "estimate_efficiency": _ratio(ideal, estimate),
+            "accounts_expected": self.expected,
+            "accounts_reported": self.reported,
+            "summary": {
+                "published": self.summary is not None,
+                "accounts": summary.get("accounts"),
+                "trails": summary.get("trails"),
+                "outcomes": summary.get("outcomes", {}),
+                "changed": len(summary.get("changed", [])),
+                "failures": len(summary.get("failures", [])),
+                "unreachable": len(summary.get("unreachable", [])),
+            },
+        }
+
+    def _phase(self, latency: float, length: Callable[[Invocation], float]) -> float:
+        """The workers' phase if each invocation lasted `length`: the total spread over the concurrency, or the
+        longest invocation if that is longer."""
+        lengths = [length(invocation) for invocation in self.workers]
+        return max(sum(lengths) / self.concurrency, max(lengths, default=0.0))
+
+
+def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = None) -> Sweep:
+    """The planner, then the sweep queue drained by `SweepWorkers` (or `workers`) simulated containers at once."""
+    from harness.routing import lambda_context
+    from harness.stack import sqs_record
+    from trailguard.inventory import TableInventory
+    from trailguard.runtime import run_batch
+    from trailguard.sweep import work
+    from trailguard.warm import Warm
+
+    planner = stack.schedule_target()
+    with meter.measure("planner") as planned:
+        stack.invoke(planner.logical_id, org.event(SCHEDULE_EVENT))
+    spec, source = stack.queue_consumer("SweepQueue")
+    concurrency = workers or int(source.maximum_concurrency or 1)
+    sqs = org.client("sqs", org.central)  # the event source's: not the function's calls
+    queue_arn = org.queue_arn(org.sweep_queue_url)
+    lock = threading.Lock()
+    busy = [0]
+
+    def receive() -> list[dict[str, Any]] | None:
+        """Up to a batch of messages; None when the queue is empty and no invocation can put one back."""
+        with lock:
+            received: list[dict[str, Any]] = sqs.receive_message(
+                QueueUrl=org.sweep_queue_url,
+                MaxNumberOfMessages=min(source.batch_size, 10),
+                AttributeNames=["All"],
+                VisibilityTimeout=900,
+            ).get("Messages", [])
+            if received:
+                busy[0] += 1
+                return received
+            return None if busy[0] == 0 else []
+
+    def container() -> list[Invocation]:
+        warm = Warm(clock=stack.clock, wall=stack.clock.wall)
+        context = lambda_context(spec, account=org.central)
+        done: list[Invocation] = []
+        while (received := receive()) is not None:
+            if not received:
+                time.sleep(0.05)
+                continue
+            event = {"Records": [sqs_record(message, queue_arn) for message in received]}
+            try:
+                with meter.measure("worker") as invocation:
+                    response = run_batch(event, context, work, warm)
+                failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+                invocation.records, invocation.failed = len(received), len(failed)
+                done.append(invocation)
+                for message in received:
+                    if message["MessageId"] in failed:
+                        sqs.change_message_visibility(
+                            QueueUrl=org.sweep_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                        )
+                    else:
+                        sqs.delete_message(QueueUrl=org.sweep_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            finally:
+                with lock:
+                    busy[0] -= 1
+        return done
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep-worker") as pool:
+        futures = [pool.submit(container) for _ in range(concurrency)]
+        invocations = [invocation for future in futures for invocation in future.result()]
+    workers_seconds = time.perf_counter() - start
+    inventory = TableInventory(lambda: org.client("dynamodb", org.central), org.state_table)
+    latest = inventory.latest_sweep()
+    expected, reported = (latest[1].expected, len(latest[1].reported)) if latest else (0, 0)
+    return Sweep(planned, invocations, workers_seconds, concurrency, org.latest_summary(), expected, reported)
+
+
+def run_event(stack: Any, org: ScaleOrg, meter: Meter, name: str, kind: str) -> Invocation:
+    with meter.measure(kind) as invocation:
+        stack.send(org.event(name))
+    org.findings()  # drained, not measured
+    return invocation
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Memory: one invocation in a fresh interpreter.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def reset_peak() -> bool:
+    """Reset this process's resident-memory high-water mark (Linux: /proc/self/clear_refs, "5")."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_child(kind: str, org: ScaleOrg) -> dict[str, Any]:
+    """In this fresh interpreter: the stack (every handler imported), then one invocation of `kind`."""
+    from harness.stack import sqs_record
+
+    stack = new_stack(org)
+    if kind == "worker":  # what the event source hands the function: not part of its memory
+        received = org.client("sqs", org.central).receive_message(
+            QueueUrl=org.sweep_queue_url, MaxNumberOfMessages=5, AttributeNames=["All"], VisibilityTimeout=900
+        )["Messages"]
+        queue_arn = org.queue_arn(org.sweep_queue_url)
+        run: Callable[[], Any] = lambda: stack.invoke(  # noqa: E731
+            "SweepWorkerFunction", {"Records": [sqs_record(message, queue_arn) for message in received]}
+        )
+    elif kind == "planner":
+        event = org.event(SCHEDULE_EVENT)
+        run = lambda: stack.invoke(stack.schedule_target().logical_id, event)  # noqa: E731
+    else:
+        event = org.event(KEY_EVENT if kind == "key" else BUCKET_EVENT)
+        run = lambda: stack.send(event)  # noqa: E731
+    gc.collect()
+    reset = reset_peak()
+    baseline = rss_mib()
+    start = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mib()
+    return {
+        "baseline_mib": round(baseline, 1),
+        "peak_mib": round(peak, 1),
+        "growth_mib": round(peak - baseline, 1),
+        "seconds": round(seconds, 3),
+        "peak_reset": reset,
+    }
+
+
+def measure_memory(org: ScaleOrg) -> dict[str, dict[str, Any]]:
+    """Each kind in its own fresh interpreter, in order: the planner fills the queue the worker then reads."""
+    environment = {
+        **os.environ,
+        **FAKE_CREDENTIALS,
+        **QUIET,
+        "AWS_ENDPOINT_URL": org.endpoint,
+        "PYTHONPATH": os.pathsep.join([str(LAYER), str(ROOT)]),
+    }
+    environment.pop("AWS_SESSION_TOKEN", None)
+    figures: dict[str, dict[str, Any]] = {}
+    for kind in MEMORY_KINDS:
+        output = subprocess.run(  # noqa: S603 - this interpreter, this module
+            [sys.executable, "-m", "demo.scale", "--child", kind],
+            input=json.dumps(org.describe()),
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=True,
+            cwd=ROOT,
+        )
+        figures[kind] = json.loads(output.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One size, then the report.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def policy_seconds(accounts: int) -> dict[str, float]:
+    from trailguard.policy.bench import policy_check_seconds
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its own lines; the table below says it all
+        seconds = policy_check_seconds(accounts)
+    return {name: round(value, 4) for name, value in seconds.items()}
+
+
+def measure_size(
+    accounts: int, regions: Sequence[str], latency: float, *, memory: bool = True, workers: int | None = None
+) -> dict[str, Any]:
+    """Every figure for one organization size, on a server of its own."""
+    note(f"{accounts} accounts x {len(regions)} regions: seeding the simulated organization ...")
+    with scale_server(accounts, regions) as org:
+        stack = new_stack(org)
+        load = load_average()
+        meter = Meter(latency)
+        with meter.installed():
+            note("  the sweep (planner, then the workers) ...")
+            sweep = run_sweep(stack, org, meter, workers)
+            note("  a key event and a bucket event ...")
+            events = {
+                "key_event": {
+                    "cold": run_event(stack, org, meter, KEY_EVENT, "key").figures(latency),
+                    "warm": run_event(stack, org, meter, KEY_EVENT, "key").figures(latency),
+                },
+                "bucket_event": {
+                    "cold": run_event(stack, org, meter, BUCKET_EVENT, "bucket").figures(latency),
+                    "warm": run_event(stack, org, meter, BUCKET_EVENT, "bucket").figures(latency),
+                },
+            }
+        load = max(load, load_average())
+        if memory:
+            note("  peak memory of each invocation (fresh interpreters) ...")
+        figures_memory = measure_memory(org) if memory else {}
+        note("  policy checks ...")
+        return {
+            "accounts": accounts,
+            "regions": len(regions),
+            "trails": len(org.trails),
+            "drifted_trails": len(org.drifted),
+            "latency_ms": latency * 1000,
+            "load_average": load,
+            "sweep": sweep.figures(latency),
+            **events,
+            "memory": figures_memory,
+            "policy_check_seconds": policy_seconds(accounts),
+            "policy_forms": {"key": org.key_policy_form, "bucket": org.bucket_policy_form},
+        }
+
+
+def load_average() -> float:
+    """The machine's one-minute load average (how many processes wanted a core), where the system tells it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def longest_invocation(size: dict[str, Any]) -> float:
+    sweep = size["sweep"]
+    events = [size[name][state]["seconds"] for name in ("key_event", "bucket_event") for state in ("cold", "warm")]
+    return float(max(sweep["planner"]["seconds"], sweep["workers"]["longest"]["seconds"], *events))
+
+
+def event_calls(size: dict[str, Any]) -> int:
+    return max(
+        int(size[name][state]["calls"]["total"]) for name in ("key_event", "bucket_event") for state in ("cold", "warm")
+    )
+
+
+def verdicts(sizes: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each target at the largest size measured (memory: from the smallest to the largest)."""
+    if not sizes:
+        return {}
+    low, high = min(sizes), max(sizes)
+    top = sizes[high]
+    found: dict[str, dict[str, Any]] = {}
+
+    def verdict(name: str, target: str, figure: Any, met: bool | None, note: str = "") -> None:
+        state = "not measured" if met is None else ("met" if met else "not met")
+        found[name] = {"target": target, "figure": figure, "verdict": state, "accounts": high, "note": note}
+
+    longest = longest_invocation(top)
+    verdict(
+        "invocation_seconds", f"no invocation over {INVOCATION_LIMIT_S:.0f} s", longest, longest <= INVOCATION_LIMIT_S
+    )
+    growth: dict[str, Any] = {}
+    flat: bool | None = None
+    grown: list[str] = []
+    if low != high and top["memory"] and sizes[low]["memory"]:
+        flat = True
+        for kind in MEMORY_KINDS:
+            before, after = sizes[low]["memory"][kind], top["memory"][kind]
+            growth[kind] = round(after["peak_mib"] / before["peak_mib"] - 1, 3)
+            flat = flat and after["peak_mib"] <= before["peak_mib"] * (1 + MEMORY_TOLERANCE)
+            grown.append(f"{kind} {before['growth_mib']:g} -> {after['growth_mib']:g}")
+    verdict(
+        "memory_flat",
+        f"peak memory of each invocation within {MEMORY_TOLERANCE:.0%} from {low} to {high} accounts",
+        growth,
+        flat,
+        "growth over the baseline, MiB: " + ", ".join(grown) if grown else "",
+    )
+    calls = event_calls(top)
+    verdict("event_calls", f"a key or bucket event under {EVENT_CALLS_LIMIT} calls", calls, calls < EVENT_CALLS_LIMIT)
+    policy = max(top["policy_check_seconds"].values())
+    verdict("policy_seconds", f"each policy check under {POLICY_LIMIT_S:.0f} s", policy, policy < POLICY_LIMIT_S)
+    efficiency, estimate = top["sweep"]["efficiency"], top["sweep"]["estimate_efficiency"]
+    verdict(
+        "sweep_efficiency",
+        f"sweep efficiency at least {EFFICIENCY_FLOOR}",
+        efficiency,
+        None if efficiency is None else efficiency >= EFFICIENCY_FLOOR,
+        "" if estimate is None else f"with a core per container (ideal + CPU): {estimate:.2f}",
+    )
+    return found
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _pair(figures: dict[str, Any]) -> str:
+    efficiency = figures["efficiency"]
+    return f"{_seconds(figures['ideal_seconds'])} / " + ("-" if efficiency is None else f"{efficiency:.2f}")
+
+
+def _estimate(figures: dict[str, Any]) -> str:
+    efficiency = figures["estimate_efficiency"]
+    return f"{_seconds(figures['estimate_seconds'])} / " + ("-" if efficiency is None else f"{efficiency:.2f}")
+
+
+def _reported(sweep: dict[str, Any]) -> str:
+    return f"{sweep['accounts_reported']:,}/{sweep['accounts_expected']:,}"
+
+
+def _calls(calls: dict[str, Any]) -> str:
+    return f"{calls['total']} ({calls['own_state']})"
+
+
+def _memory(figure: dict[str, Any] | None) -> str:
+    return "-" if not figure else f"{figure['peak_mib']:.0f} (+{figure['growth_mib']:.1f})"
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{kind} {change:+.0%}" for kind, change in value.items()) or "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _fine(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _forms(forms: dict[str, str]) -> str:
+    short = {"per account": "acct", "organization-wide": "org"}
+    return "/".join(short.get(forms.get(name, ""), "?") for name in ("key", "bucket"))
+
+
+Cell = Callable[[Any], str]
+# The table: a label, the path of a figure in one size's results, and how to show it ("" and None: a heading).
+ROWS: tuple[tuple[str, tuple[str, ...] | None, Cell | None], ...] = (
+    ("accounts", ("accounts",), _count),
+    ("load average of the machine (cores: {cores})", ("load_average",), str),
+    ("trails", ("trails",), _count),
+    ("  drifted (repaired by the sweep)", ("drifted_trails",), str),
+    ("sweep", None, None),
+    ("  AWS calls: total", ("sweep", "calls", "total"), _count),
+    ("  guarded resources, organization, SNS, STS", ("sweep", "calls", "aws"), _count),
+    ("    of which STS (AssumeRole, GetCallerIdentity)", ("sweep", "calls", "sts"), _count),
+    ("  TrailGuard's own table and queue", ("sweep", "calls", "own_state"), _count),
+    ("  worker calls per account", ("sweep", "workers", "calls_per_account"), str),
+    ("  planner: calls", ("sweep", "planner", "calls", "total"), _count),
+    ("  planner: wall, s", ("sweep", "planner", "seconds"), _seconds),
+    ("  planner: ideal, s / efficiency", ("sweep", "planner"), _pair),
+    ("  worker invocations (up to 5 accounts each)", ("sweep", "workers", "invocations"), _count),
+    ("  longest worker invocation: calls", ("sweep", "workers", "longest", "calls", "total"), str),
+    ("  longest worker invocation: wall, s", ("sweep", "workers", "longest", "seconds"), _seconds),
+    ("  longest worker invocation: ideal, s / efficiency", ("sweep", "workers", "longest"), _pair),
+    ("  workers at SweepWorkers at once: wall, s", ("sweep", "workers", "seconds"), _seconds),
+    ("  workers: ideal, s / efficiency", ("sweep", "workers"), _pair),
+    ("  workers' time, s summed: injected latency", ("sweep", "workers", "time", "latency"), _seconds),
+    ("    the simulator's answers (queue included)", ("sweep", "workers", "time", "simulator"), _seconds),
+    ("    CPU of this process (botocore, TrailGuard)", ("sweep", "workers", "time", "cpu"), _seconds),
+    ("    waiting (the containers share one interpreter)", ("sweep", "workers", "time", "waiting"), _seconds),
+    ("    cores the workers' CPU keeps busy at that pace", ("sweep", "workers", "cores_wanted"), str),
+    ("  whole sweep: wall, s", ("sweep", "seconds"), _seconds),
+    ("  whole sweep: ideal, s / efficiency", ("sweep",), _pair),
+    ("  estimate with a core per container: s / efficiency", ("sweep",), _estimate),
+    ("  accounts reported / expected", ("sweep",), _reported),
+    ("key event (PutKeyPolicy)", None, None),
+    ("  cold container: calls (own state)", ("key_event", "cold", "calls"), _calls),
+    ("  cold container: wall, s", ("key_event", "cold", "seconds"), _seconds),
+    ("  warm container: calls (own state)", ("key_event", "warm", "calls"), _calls),
+    ("  warm container: wall, s", ("key_event", "warm", "seconds"), _seconds),
+    ("bucket event (PutBucketPolicy)", None, None),
+    ("  cold container: calls (own state)", ("bucket_event", "cold", "calls"), _calls),
+    ("  cold container: wall, s", ("bucket_event", "cold", "seconds"), _seconds),
+    ("  warm container: calls (own state)", ("bucket_event", "warm", "calls"), _calls),
+    ("  warm container: wall, s", ("bucket_event", "warm", "seconds"), _seconds),
+    ("peak memory of one invocation, MiB: peak (+ growth over the baseline)", None, None),
+    ("  planner", ("memory", "planner"), _memory),
+    ("  worker, a batch of 5 accounts", ("memory", "worker"), _memory),
+    ("  key event", ("memory", "key"), _memory),
+    ("  bucket event", ("memory", "bucket"), _memory),
+    ("policy-check CPU, s (parse, every account admitted, public and external grants)", None, None),
+    ("  key policy, per account", ("policy_check_seconds", "key"), _fine),
+    ("  bucket policy, per account", ("policy_check_seconds", "bucket"), _fine),
+    ("  key policy, organization-wide", ("policy_check_seconds", "key_organization"), _fine),
+    ("  bucket policy, organization-wide", ("policy_check_seconds", "bucket_organization"), _fine),
+    ("  the forms the policies were seeded in (key, bucket)", ("policy_forms",), _forms),
+)
+WIDTH = 14
+
+
+def _at(figures: Any, path: Sequence[str]) -> Any:
+    for name in path:
+        if not isinstance(figures, dict) or name not in figures:
+            return None
+        figures = figures[name]
+    return figures
+
+
+def render(sizes: dict[int, dict[str, Any]], found: dict[str, dict[str, Any]]) -> str:
+    """The table: one column per size, then the targets with their verdicts."""
+    if not sizes:
+        return "no size measured"
+    counts = sorted(sizes)
+    first = sizes[counts[0]]
+    lines = [
+        f"Scale: the sweep, a key event and a bucket event, {first['regions']} regions, "
+        f"{first['latency_ms']:g} ms slept before every AWS call",
+        f"(moto server in a process of its own; {first['sweep']['workers']['concurrency']} simulated worker "
+        "containers at once, threads of this process; memory: one invocation in a fresh interpreter)",
+    ]
+    for label, path, show in ROWS:
+        label = label.replace("{cores}", str(os.cpu_count()))
+        if path is None or show is None:
+            lines.append(f"  {label}")
+            continue
+        cells = [_at(sizes[count], path) for count in counts]
+        lines.append(f"  {label:62}" + "".join(f"{'-' if c is None else show(c):>{WIDTH}}" for c in cells))
+    lines.append(f"Targets (at {counts[-1]:,} accounts; memory from {counts[0]:,} to {counts[-1]:,}):")
+    for item in found.values():
+        lines.append(f"  {item['target']:70} {_figure(item['figure']):>34}  {item['verdict']}")
+        if item["note"]:
+            lines.append(f"    ({item['note']})")
+    return "\n".join(lines)
+
+
+def document(sizes: dict[int, dict[str, Any]], found: dict[str, dict[str, Any]], latency: float) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "moto": version("moto")},
+        "method": {
+            "simulator": "moto server in a process of its own, seeded in its backends (demo/scale_org.py)",
+            "latency": f"{latency * 1000:g} ms slept before every AWS call of a function (AssumeRole, DynamoDB "
+            "and SQS included), in the measuring process (a botocore hook)",
+            "workers": "SweepWorkers threads, one warm container each, batches through trailguard.runtime.run_batch",
+            "ideal": "calls x latency per invocation; sweep = planner + max(worker calls x latency / SweepWorkers, "
+            "longest worker invocation)",
+            "memory": "one invocation in a fresh interpreter after importing every handler: peak resident memory "
+            "(VmHWM, reset before the invocation) and its growth over the resident memory before it",
+            "policy": "trailguard.policy.bench.policy_check_seconds (best of 3)",
+            "time": "per invocation: latency slept, the simulator's answers (its header), this thread's CPU, the "
+            "rest waiting; estimate = ideal + CPU (a core per container, AWS answering in exactly the latency)",
+        },
+        "sizes": {str(count): sizes[count] for count in sorted(sizes)},
+        "targets": found,
+    }
+
+
+def merge_results(path: Path, section: dict[str, Any]) -> None:
+    """Write the scale section into `path`, keeping whatever else the file holds."""
+    existing: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            existing = loaded if isinstance(loaded, dict) else {}
+        except json.JSONDecodeError:
+            existing = {}
+    existing["scale"] = section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """What the measures change in this process (the environment, boto3's default session, the functions' log
+    level), as it was before them."""
+    import boto3
+
+    from trailguard.observability import logger
+
+    environment, session, level = dict(os.environ), boto3.DEFAULT_SESSION, logger.log_level
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        boto3.DEFAULT_SESSION = session
+        logger.setLevel(level)
+
+
+def run(
+    counts: Sequence[int],
+    regions: Sequence[str],
+    latency_ms: float,
+    output: Path | None,
+    *,
+    memory: bool = True,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Measure each size, print the table, merge the results into `output` (None: not written). The caller's
+    environment, boto3 default session and log level are left as they were."""
+    latency = latency_ms / 1000
+    with isolated():
+        sizes = {count: measure_size(count, regions, latency, memory=memory, workers=workers) for count in counts}
+    found = verdicts(sizes)
+    section = document(sizes, found, latency)
+    print(render(sizes, found))
+    if output is not None:
+        merge_results(output, section)
+        print(f'Results merged into {output} under "scale"')
+    return section
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--accounts", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--regions", nargs="+", default=list(DEFAULT_REGIONS))
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--no-memory", action="store_true", help="skip the fresh-interpreter memory figures")
+    parser.add_argument("--workers", type=int, help="simulated worker containers at once (default: SweepWorkers)")
+    parser.add_argument("--child", choices=MEMORY_KINDS, help=argparse.SUPPRESS)
+    arguments = parser.parse_args(argv)
+    if arguments.child:
+        org = ScaleOrg.from_description(json.loads(sys.stdin.read()))
+        print(json.dumps(memory_child(arguments.child, org)))
+        return 0
+    if min(arguments.accounts) < 2:
+        parser.error("--accounts: at least 2 (the management and central accounts)")
+    run(
+        arguments.accounts,
+        arguments.regions,
+        arguments.latency_ms,
+        arguments.output,
+        memory=not arguments.no_memory,
+        workers=arguments.workers,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

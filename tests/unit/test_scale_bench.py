@@ -1,0 +1,82 @@
+"""The scale benchmark's pure parts: the simulated organization's trails, the verdicts, the results file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from demo.scale import merge_results, verdicts
+from demo.scale_org import DEFAULT_REGIONS, account_ids, plan_trails
+from harness.org import CENTRAL, HOME, MANAGEMENT
+
+
+def test_the_organization_has_one_and_a_half_trails_per_account_a_few_drifted() -> None:
+    accounts = account_ids(1000)
+    plans = plan_trails(accounts, DEFAULT_REGIONS)
+
+    assert accounts[:2] == [MANAGEMENT, CENTRAL]
+    assert len(set(accounts)) == 1000
+    assert len(plans) == 1500
+    assert len({plan.arn for plan in plans}) == 1500
+    drifted = [plan for plan in plans if plan.drifted]
+    assert 0 < len(drifted) <= len(plans) * 0.1
+    assert [plan.name for plan in plans if plan.account == MANAGEMENT] == ["organization"]
+    assert all(plan.organization == (plan.account == MANAGEMENT) for plan in plans)
+    regional = [plan for plan in plans if not plan.multi_region]
+    assert regional
+    assert all(plan.region != HOME for plan in regional)
+    assert {plan.region for plan in regional} == set(DEFAULT_REGIONS) - {HOME}
+
+
+def size(accounts: int, *, efficiency: float, memory: float, calls: int = 20, policy: float = 0.1) -> dict[str, Any]:
+    """The figures `verdicts` reads, for one size."""
+    event = {"calls": {"total": calls}, "seconds": 1.0}
+    return {
+        "sweep": {
+            "planner": {"seconds": 5.0},
+            "workers": {"longest": {"seconds": 40.0}},
+            "efficiency": efficiency,
+            "estimate_efficiency": 0.9,
+        },
+        "key_event": {"cold": event, "warm": event},
+        "bucket_event": {"cold": event, "warm": event},
+        "memory": {
+            kind: {"peak_mib": memory, "growth_mib": memory / 4} for kind in ("planner", "worker", "key", "bucket")
+        },
+        "policy_check_seconds": {"key": policy, "bucket": policy},
+    }
+
+
+def test_each_target_is_judged_at_the_largest_size_and_memory_from_the_smallest() -> None:
+    found = verdicts({100: size(100, efficiency=0.3, memory=100.0), 1000: size(1000, efficiency=0.9, memory=119.0)})
+
+    assert {name: item["verdict"] for name, item in found.items()} == {
+        "invocation_seconds": "met",
+        "memory_flat": "met",
+        "event_calls": "met",
+        "policy_seconds": "met",
+        "sweep_efficiency": "met",
+    }
+    assert found["invocation_seconds"]["figure"] == 40.0
+    assert found["memory_flat"]["figure"]["worker"] == 0.19
+
+
+def test_a_target_missed_is_said_so_and_one_size_cannot_judge_flatness() -> None:
+    missed = verdicts({100: size(100, efficiency=0.9, memory=100.0), 1000: size(1000, efficiency=0.5, memory=130.0)})
+    alone = verdicts({1000: size(1000, efficiency=0.9, memory=100.0, calls=100, policy=1.5)})
+
+    assert missed["memory_flat"]["verdict"] == "not met"
+    assert missed["sweep_efficiency"]["verdict"] == "not met"
+    assert alone["memory_flat"]["verdict"] == "not measured"
+    assert alone["event_calls"]["verdict"] == "not met"  # under 100, not 100
+    assert alone["policy_seconds"]["verdict"] == "not met"
+
+
+def test_the_results_file_keeps_its_other_sections(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"peers": {"trailguard": 1}, "scale": {"old": True}}))
+
+    merge_results(path, {"sizes": {}})
+
+    assert json.loads(path.read_text()) == {"peers": {"trailguard": 1}, "scale": {"sizes": {}}}
