@@ -394,8 +394,8 @@ def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = Non
         invocations = [invocation for future in futures for invocation in future.result()]
     workers_seconds = time.perf_counter() - start
     inventory = TableInventory(lambda: org.client("dynamodb", org.central), org.state_table)
-    latest = inventory.latest_sweep()
-    expected, reported = (latest[1].expected, len(latest[1].reported)) if latest else (0, 0)
+    latest = inventory.recent_sweeps(1)
+    expected, reported = (latest[0].expected, latest[0].reported) if latest else (0, 0)
     return Sweep(planned, invocations, workers_seconds, concurrency, org.latest_summary(), expected, reported)
 
 
