@@ -151,19 +151,23 @@ class InProcessStack:
             failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
             if not source.partial_failures and failed:
                 failed = {message["MessageId"] for message in received}
-            for message in received:
-                if message["MessageId"] in failed:  # visible again at once: delivered again by the next receive
-                    sqs.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                    )
-                else:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            settle(sqs, url, received, failed)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """The sweep messages that went to the sweep's work dead-letter queue."""
         sqs = self.org.client("sqs", self.org.central)
         found = sqs.receive_message(QueueUrl=self.org.sweep_dead_letter_url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(message["Body"]) for message in found]
+
+
+def settle(sqs: Any, url: str, received: list[dict[str, Any]], failed: set[str]) -> None:
+    """What Lambda's SQS event source does after a batch: the records reported as failed become visible again
+    (here at once: the next receive delivers them again, their receive count grown), the others are deleted."""
+    for message in received:
+        if message["MessageId"] in failed:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        else:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from harness.deploy_local.verify import (
     sweep_functions,
 )
 from harness.org import BUCKET, MEMBER_A
-from harness.stack import sqs_record
+from harness.stack import settle, sqs_record
 
 SUMMARY_SCHEMA = "trailguard.sweep/1"
 KEYLESS_TRAIL = "sweep-trail"
@@ -100,13 +100,7 @@ def deliver(
         delivery.runs.append(run)
         delivery.records += len(received)
         delivery.failed += len(failed)
-        for message in received:
-            if message["MessageId"] in failed:  # visible again at once: the next receive delivers it again
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        settle(sqs, queue_url, received, failed)
     raise StepError(f"the sweep queue was not empty after {most_batches} batches")
 
 
