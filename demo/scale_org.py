@@ -10,7 +10,7 @@ HTTP calls would take minutes; what TrailGuard then reads is moto's ordinary ans
 The server runs in a process of its own so that its state and its CPU are not the measured process's (a Lambda
 function does not hold AWS's state either). It answers one request at a time (a lock around moto's WSGI
 application): moto's backends are not written for concurrent requests (two UpdateItem ADD on one item at once
-could lose one), and the measured latency is injected on the client side anyway. `quicken_moto` removes three
+could lose one), and the measured latency is injected on the client side anyway. `quicken_moto` removes four
 per-request costs of moto's that grow with the simulated organization rather than with TrailGuard's requests.
 
 The organization (`plan_trails`): the management account owns a multi-region organization trail; every other
@@ -275,12 +275,14 @@ class _OneAtATime:
 
 
 def quicken_moto() -> None:
-    """Costs moto's server pays per request that grow with the simulation rather than with what TrailGuard asks:
+    """Costs moto's server pays per request that grow with the simulation rather than with what TrailGuard asks
+    (real AWS does not pay them):
 
     - finding the account of an access key scans every account's IAM backend (at 1,000 accounts, a few thousand
       lookups per request): a key's account, once found, is remembered (keys are unique; an unknown key is
       looked up again);
     - telling a module name from a host name lists moto's package folder: listed once;
+    - Query reads every item of the table (`_query_one_partition`);
     - SendMessage and ReceiveMessage read every attribute of the queue, its approximate message counts among
       them, three passes over every message in the queue for each message sent or received (at 1,000 messages,
       8 s for the planner's sends and 0.2 s per receive, while the server answers nothing else): the counts are
@@ -320,6 +322,36 @@ def quicken_moto() -> None:
             counting.active = False
 
     responses.SQSResponse.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign,assignment]
+    _query_one_partition()
+
+
+def _query_one_partition() -> None:
+    """moto's Query reads the table's every item, sorted, then keeps the partition's: with a state table of a
+    few thousand items (the inventory, the ledger, the sweeps' rows), 50 ms per Query. Here a Query of the
+    table itself (not of an index) reads the partition alone, which is what it keeps anyway."""
+    from moto.dynamodb.models import table as dynamodb
+
+    partition = threading.local()
+    every = dynamodb.Table.all_items
+    ask = dynamodb.Table.query
+
+    def all_items(table: Any) -> Any:
+        key = getattr(partition, "key", None)
+        if key is None:
+            return every(table)
+        return sorted(table.items.get(key, {}).values(), key=lambda item: item.range_key)
+
+    def query(table: Any, hash_key: Any, *arguments: Any, **keywords: Any) -> Any:
+        index_name = arguments[6] if len(arguments) > 6 else keywords.get("index_name")
+        if index_name is None and hash_key is not None and table.range_key_attr:
+            partition.key = hash_key
+        try:
+            return ask(table, hash_key, *arguments, **keywords)
+        finally:
+            partition.key = None
+
+    dynamodb.Table.all_items = all_items  # type: ignore[method-assign,assignment]
+    dynamodb.Table.query = query  # type: ignore[method-assign,assignment]
 
 
 # A queue's approximate message counts: a pass over every message each (moto).
