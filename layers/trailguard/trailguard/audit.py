@@ -97,13 +97,15 @@ class Collector:
         return ""
 
 
-def _account_id(value: str) -> str:
+def account_id_argument(value: str) -> str:
+    """An argparse type: a 12-digit account id (the audit's and the policy tool's options)."""
     if not is_account_id(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
     return value
 
 
-def _org_id(value: str) -> str:
+def org_id_argument(value: str) -> str:
+    """An argparse type: an organization id."""
     if not is_org_id(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not an organization id (o- and 10 to 32 letters or digits)")
     return value
@@ -125,8 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--role", metavar="NAME", help="remediation role assumed in each account (TrailGuardRemediation)"
     )
-    where.add_argument("--management-account", type=_account_id, help="the organization's management account")
-    where.add_argument("--org-id", type=_org_id, help="organization id (o-...)")
+    where.add_argument("--management-account", type=account_id_argument, help="the organization's management account")
+    where.add_argument("--org-id", type=org_id_argument, help="organization id (o-...)")
     parser.add_argument("--fix", action="store_true", help="apply the repairs remediate mode applies (asks first)")
     parser.add_argument("--yes", action="store_true", help="with --fix: do not ask (required without a terminal)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")

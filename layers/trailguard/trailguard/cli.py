@@ -26,7 +26,7 @@ from trailguard.policy import (
     merge_key_policy,
     parse_policy,
 )
-from trailguard.policy.ids import is_account_id, is_org_id
+from trailguard.policy.ids import is_account_id
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -41,26 +41,16 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message}")
 
 
-def _account_id(value: str) -> str:
-    if not is_account_id(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
-    return value
-
-
-def _org_id(value: str) -> str:
-    if not is_org_id(value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an organization id (o- and 10 to 32 letters or digits)")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--management-account", type=_account_id, help="management account: owner of the organization trail"
+        "--management-account",
+        type=audit.account_id_argument,
+        help="management account: owner of the organization trail",
     )
-    parser.add_argument("--org-id", type=_org_id, help="organization id (o-...), for organization trails")
+    parser.add_argument("--org-id", type=audit.org_id_argument, help="organization id (o-...), for organization trails")
     parser.add_argument(
         "--trail-account",
-        type=_account_id,
+        type=audit.account_id_argument,
         action="append",
         default=[],
         help="an account whose own trails deliver with this key or bucket (repeatable)",
@@ -101,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="print the key or bucket policy TrailGuard expects")
     kinds = policy.add_subparsers(dest="kind", required=True, parser_class=_Parser)
     key = kinds.add_parser("key", help="the central KMS key policy")
-    key.add_argument("--key-account", type=_account_id, required=True, help="account of the central key")
+    key.add_argument("--key-account", type=audit.account_id_argument, required=True, help="account of the central key")
     key.add_argument("--key-arn", help="ARN of the central key (optional; sets partition and region)")
     key.add_argument(
         "--log-reader",
