@@ -40,6 +40,7 @@ def test_a_tiny_organization_is_swept_entirely_and_every_figure_is_there(tmp_pat
     assert sweep["summary"]["failures"] == 0
     assert sweep["workers"]["records"] == ACCOUNTS
     assert sweep["workers"]["failed_records"] == 0
+    assert sweep["workers"]["container_errors"]["count"] == 0  # each container a process of its own
     worker_calls = sweep["workers"]["calls"]["operations"]
     assert worker_calls["cloudtrail:ListTrails"] == ACCOUNTS  # one per account
     assert worker_calls["events:DescribeRule"] == ACCOUNTS * len(REGIONS)  # the forwarding rule, every region
