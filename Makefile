@@ -74,8 +74,8 @@ $(PEERS:%=%/.installed): .venv-%/.installed: requirements-%.txt
 	@if .venv-$*/bin/pip install --disable-pip-version-check -r $< > .venv-$*/install.log 2>&1; \
 	then touch $@; else echo "$* did not install: $$(tail -n 1 .venv-$*/install.log)"; fi
 
-# Both parts write bench/results.json, each its own keys (python -m bench merges "peers", "verdicts", "coldstart").
-# Three parts write bench/results.json, each its own keys ("scale" for demo.scale).
+# Three parts write bench/results.json, each its own keys: demo.bench, python -m bench ("peers", "verdicts",
+# "coldstart") and demo.scale ("scale").
 bench: $(VENV)/.installed $(PEERS:%=%/.installed) ## API calls, latency, TrailGuard beside Custodian and Prowler, then scale (bench/results.json)
 	PYTHONPATH=layers/trailguard:. $(PY) -m demo.bench
 	PYTHONPATH=layers/trailguard:. $(PY) -m bench

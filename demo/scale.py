@@ -704,13 +704,16 @@ def verdicts(sizes: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     verdict("event_calls", f"a key or bucket event under {EVENT_CALLS_LIMIT} calls", calls, calls < EVENT_CALLS_LIMIT)
     policy = max(top["policy_check_seconds"].values())
     verdict("policy_seconds", f"each policy check under {POLICY_LIMIT_S:.0f} s", policy, policy < POLICY_LIMIT_S)
-    efficiency, estimate = top["sweep"]["efficiency"], top["sweep"]["estimate_efficiency"]
+    sweep = top["sweep"]
+    efficiency, estimate = sweep["efficiency"], sweep["estimate_efficiency"]
+    workers = sweep["workers"]
     verdict(
         "sweep_efficiency",
         f"sweep efficiency at least {EFFICIENCY_FLOOR}",
         efficiency,
         None if efficiency is None else efficiency >= EFFICIENCY_FLOOR,
-        "" if estimate is None else f"with a core per container (ideal + CPU): {estimate:.2f}",
+        f"{workers['concurrency']} worker containers at once (SweepWorkers {workers['sweep_workers']})"
+        + ("" if estimate is None else f"; with a core per container (ideal + CPU): {estimate:.2f}"),
     )
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from harness.calls import ApiCalls, counting
 from harness.faults import Faults, injecting
 from harness.org import SimulatedOrg, build_org
 from harness.stack import InProcessStack
+from trailguard.observability import logger
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +51,17 @@ def api_calls() -> Iterator[ApiCalls]:
 def faults() -> Iterator[Faults]:
     with injecting() as injected:
         yield injected
+
+
+@pytest.fixture
+def log() -> Iterator[io.StringIO]:
+    """What the package logger writes during the test."""
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        logger.registered_handler.setStream(previous)
 
 
 def only(findings: list[dict[str, Any]]) -> dict[str, Any]:

@@ -555,17 +555,6 @@ def test_fuzzed_garbage_and_failed_calls_through_the_handlers_write_nothing(
 # ------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def log() -> Iterator[io.StringIO]:
-    """What the package logger writes during the test."""
-    stream = io.StringIO()
-    previous = logger.registered_handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        logger.registered_handler.setStream(previous)
-
-
 def stopped_trail(stack: Stack) -> None:
     org = stack.org
     arn = org.create_trail(MEMBER_A, "audit-trail")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,20 +17,8 @@ from harness.calls import ApiCalls
 from harness.org import MEMBER_A
 from harness.stack import InProcessStack as Stack
 from tests.conftest import only
-from trailguard.observability import logger
 
 TABLE = "trailguard-idempotency"
-
-
-@pytest.fixture
-def log() -> Iterator[io.StringIO]:
-    """What the package logger writes during the test."""
-    stream = io.StringIO()
-    previous = logger.registered_handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        logger.registered_handler.setStream(previous)
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from demo.scale import merge_results, verdicts
+import pytest
+
+from demo.scale import merge_results, simulated_workers, verdicts
 from demo.scale_org import DEFAULT_REGIONS, account_ids, plan_trails
 from harness.org import CENTRAL, HOME, MANAGEMENT
 
@@ -35,7 +38,7 @@ def size(accounts: int, *, efficiency: float, memory: float, calls: int = 20, po
     return {
         "sweep": {
             "planner": {"seconds": 5.0},
-            "workers": {"longest": {"seconds": 40.0}},
+            "workers": {"longest": {"seconds": 40.0}, "concurrency": 4, "sweep_workers": 10},
             "efficiency": efficiency,
             "estimate_efficiency": 0.9,
         },
@@ -59,6 +62,7 @@ def test_each_target_is_judged_at_the_largest_size_and_memory_from_the_smallest(
         "sweep_efficiency": "met",
     }
     assert found["invocation_seconds"]["figure"] == 40.0
+    assert found["sweep_efficiency"]["note"].startswith("4 worker containers at once (SweepWorkers 10)")
     assert found["memory_flat"]["figure"]["worker"] == 0.19
 
 
@@ -80,3 +84,11 @@ def test_the_results_file_keeps_its_other_sections(tmp_path: Path) -> None:
     merge_results(path, {"sizes": {}})
 
     assert json.loads(path.read_text()) == {"peers": {"trailguard": 1}, "scale": {"sizes": {}}}
+
+
+def test_the_machine_simulates_at_most_two_containers_per_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert simulated_workers(10) == 4
+    assert simulated_workers(3) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert simulated_workers(10) == 2
