@@ -279,6 +279,32 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any] | Non
     return values
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def statement_branches(statements: Any) -> list[dict[str, Any]]:
+    """A policy's statements, each conditional one (`Fn::If` around a whole statement) read as every statement
+    it can be: both branches, `AWS::NoValue` dropped. What holds for these holds whichever way a condition goes."""
+    found: list[dict[str, Any]] = []
+    pending = list(statements) if isinstance(statements, list) else [statements]
+    while pending:
+        statement = pending.pop(0)
+        if isinstance(statement, dict) and set(statement) == {"Fn::If"}:
+            _, when_true, when_false = statement["Fn::If"]
+            pending[:0] = [when_true, when_false]
+        elif statement != NO_VALUE:
+            found.append(statement)
+    return found
+
+
+def resolved_statements(template: Mapping[str, Any], statements: Any, values: Mapping[str, Any]) -> list[Any]:
+    """A policy's statements as CloudFormation deploys them with these parameter values: conditions decided,
+    statements whose condition is false (`AWS::NoValue`) dropped; intrinsics left unresolved stay in place."""
+    resolved = resolver(template, values, strict=False).resolve(statements)
+    listed = resolved if isinstance(resolved, list) else [resolved]
+    return [statement for statement in listed if statement != NO_VALUE]
+
+
 def resolver(template: Mapping[str, Any], values: Mapping[str, Any] | None = None, *, strict: bool = True) -> Resolver:
     """A `Resolver` over this template's parameters (defaults filled in) and conditions."""
     return Resolver(parameter_values(template, values), template.get("Conditions") or {}, strict)

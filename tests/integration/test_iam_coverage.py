@@ -19,7 +19,7 @@ from harness.faults import Faults
 from harness.intercept import intercepting
 from harness.org import CENTRAL, EVENTS, MANAGEMENT, MEMBER_A, MEMBER_B, OTHER, SimulatedOrg
 from harness.stack import InProcessStack as Stack
-from harness.template import load_template
+from harness.template import load_template, resolved_statements
 
 # IAM action names that differ from "<service>:<Operation>".
 ACTIONS = {
@@ -59,14 +59,19 @@ def granted(statements: list[dict[str, Any]]) -> set[str]:
     return names
 
 
-def template_grants() -> dict[str, set[str]]:
+def template_grants(parameters: dict[str, str]) -> dict[str, set[str]]:
+    """What each function (and the member's remediation role) is granted, as deployed with `parameters`."""
     from pathlib import Path
 
-    resources = load_template()["Resources"]
-    grants = {
-        logical_id: granted(resource["Properties"]["Policies"][0]["Statement"])
-        for logical_id, resource in resources.items()
+    template = load_template()
+    functions = {
+        logical_id: resource["Properties"]["Policies"][0]["Statement"]
+        for logical_id, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
+    }
+    grants = {
+        logical_id: granted(resolved_statements(template, statements, parameters))
+        for logical_id, statements in functions.items()
     }
     member = load_template(Path(__file__).resolve().parents[2] / "templates" / "member.yaml")
     role = member["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -215,7 +220,7 @@ def test_every_call_is_granted_and_every_grant_is_used(
     stack: Stack, recorder: Recorder, faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exercise(stack, recorder, faults, monkeypatch)
-    grants = template_grants()
+    grants = template_grants(stack.org.parameters())
 
     for who, actions in recorder.used.items():
         missing = actions - grants[who] - NEEDS_NO_PERMISSION

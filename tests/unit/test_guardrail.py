@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.template import REPO_ROOT, load_template, resolver
+from harness.template import REPO_ROOT, load_template, resolver, statement_branches
 
 GUARDRAIL = REPO_ROOT / "docs" / "guardrail"
 POLICIES = sorted(GUARDRAIL.glob("*.json"))
@@ -327,7 +327,7 @@ def template_grants() -> list[tuple[str, str]]:
     resolve = resolver(TEMPLATE, STACK_RESOURCES).resolve
     for f in FUNCTION_IDS:
         for policy in RESOURCES[f]["Properties"]["Policies"]:
-            for s in policy["Statement"]:
+            for s in statement_branches(policy["Statement"]):
                 for action in as_list(s["Action"]):
                     for resource in as_list(resolve(s["Resource"])):
                         grants.append((action, resource if resource == "*" else resource.replace("*", "x")))

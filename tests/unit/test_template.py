@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.template import REPO_ROOT, function_properties, functions, load_template, resolver
+from harness.template import REPO_ROOT, function_properties, functions, load_template, resolver, statement_branches
 from trailguard.settings import Settings
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
@@ -82,13 +82,13 @@ def policy_documents(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, 
 
 def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for where, document in policy_documents(template):
-        for statement in as_list(document["Statement"]):
+        for statement in statement_branches(document["Statement"]):
             yield where, statement
 
 
 def function_statements(logical_id: str) -> list[dict[str, Any]]:
     policies = RESOURCES[logical_id]["Properties"]["Policies"]
-    return [statement for policy in policies for statement in as_list(policy["Statement"])]
+    return [statement for policy in policies for statement in statement_branches(policy["Statement"])]
 
 
 def actions_on(logical_id: str) -> dict[str, list[Any]]:
@@ -368,7 +368,15 @@ def test_sweep_planner_permissions_read_the_organization_and_send_work_only_to_i
     assert granted.pop("sqs:SendMessage") == [{"Fn::GetAtt": ["SweepQueue", "Arn"]}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("ec2:DescribeRegions") == ["*"]
-    assert granted.pop("sts:AssumeRole") == [{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${RemediationRoleName}"}]
+    # Into the management account alone (its organization trails), and only when the stack knows it.
+    management = {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:role/${RemediationRoleName}"}
+    assert granted.pop("sts:AssumeRole") == [management]
+    (conditional,) = [s for s in RESOURCES["SweepFunction"]["Properties"]["Policies"][0]["Statement"] if "Fn::If" in s]
+    assert conditional["Fn::If"][0] == "HasManagementAccount"
+    assert conditional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert TEMPLATE["Conditions"]["HasManagementAccount"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ManagementAccountId"}, ""]}]
+    }
     # It judges the key and the bucket (once per sweep) but changes no trail: the workers do.
     assert not any(action.startswith("cloudtrail:") for action in granted)
     assert {action for action in granted if action.startswith("kms:") and granted[action] == [{"Ref": "CentralKeyArn"}]}
@@ -821,7 +829,8 @@ def assume_role_statement(logical_id: str) -> dict[str, Any]:
     return statement
 
 
-@pytest.mark.parametrize("logical_id", FUNCTION_IDS)
+# The planner assumes a role in the management account alone (test_sweep_planner_permissions_...).
+@pytest.mark.parametrize("logical_id", [logical_id for logical_id in FUNCTION_IDS if logical_id != "SweepFunction"])
 def test_functions_assume_the_remediation_role_only_inside_the_organization(logical_id: str) -> None:
     statement = assume_role_statement(logical_id)
 
