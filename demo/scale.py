@@ -436,7 +436,8 @@ def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = Non
         for process, connection in containers:  # every container started cold before the clock starts
             if not connection.poll(120) or connection.recv() != "ready":
                 raise RuntimeError(f"a simulated worker container did not start (exit code {process.exitcode})")
-        invocations, workers_seconds, errors = _drain(sqs, org, batch, [connection for _, connection in containers])
+        connections = [connection for _, connection in containers]
+        invocations, workers_seconds, errors = drain_queue(sqs, org.sweep_queue_url, batch, connections)
     finally:
         for process, connection in containers:
             with contextlib.suppress(OSError):
@@ -451,8 +452,8 @@ def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = Non
     )
 
 
-def _drain(
-    sqs: Any, org: ScaleOrg, batch: int, connections: list[Connection]
+def drain_queue(
+    sqs: Any, queue_url: str, batch: int, connections: list[Connection]
 ) -> tuple[list[Invocation], float, list[str]]:
     """The event source: while the queue holds messages, a batch to each idle container; a batch's messages
     deleted once its invocation succeeded, and those it failed made visible again at once (SQS would after the
@@ -465,12 +466,17 @@ def _drain(
     while True:
         while idle:
             received = sqs.receive_message(
-                QueueUrl=org.sweep_queue_url, MaxNumberOfMessages=batch, AttributeNames=["All"], VisibilityTimeout=900
+                QueueUrl=queue_url, MaxNumberOfMessages=batch, AttributeNames=["All"], VisibilityTimeout=900
             ).get("Messages", [])
             if not received:
                 break
             connection = idle.pop()
-            connection.send(received)
+            try:
+                connection.send(received)
+            except OSError as lost:  # the container's process has ended: the batch goes back, the container too
+                errors.append(f"a container ended: {type(lost).__name__}")
+                _settle_batch(sqs, queue_url, received, {message["MessageId"] for message in received})
+                continue
             busy[connection] = received
         if not busy:
             break
@@ -488,21 +494,23 @@ def _drain(
                 invocations.append(Invocation.restored(answer["invocation"]))
             if answer["error"]:
                 errors.append(answer["error"])
-            _settle_batch(sqs, org, received, set(answer["failed"]))
+            _settle_batch(sqs, queue_url, received, set(answer["failed"]))
     return invocations, time.perf_counter() - start, errors
 
 
-def _settle_batch(sqs: Any, org: ScaleOrg, received: list[dict[str, Any]], failed: set[str]) -> None:
+def _settle_batch(sqs: Any, queue_url: str, received: list[dict[str, Any]], failed: set[str]) -> None:
+    """What the event source does after an invocation: the batch's messages deleted, those it failed made
+    visible again."""
     done = [message for message in received if message["MessageId"] not in failed]
     if done:
         sqs.delete_message_batch(
-            QueueUrl=org.sweep_queue_url,
+            QueueUrl=queue_url,
             Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(done)],
         )
     for message in received:
         if message["MessageId"] in failed:
             sqs.change_message_visibility(
-                QueueUrl=org.sweep_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from dataclasses import asdict
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demo.scale import merge_results, simulated_workers, verdicts
+from demo.scale import Invocation, drain_queue, merge_results, simulated_workers, verdicts
 from demo.scale_org import DEFAULT_REGIONS, account_ids, plan_trails
 from harness.org import CENTRAL, HOME, MANAGEMENT
 
@@ -92,3 +96,62 @@ def test_the_machine_simulates_at_most_two_containers_per_core_unless_told(monke
     assert simulated_workers(3) == 3
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert simulated_workers(10) == 2
+
+
+class Queue:
+    """The sweep queue as the event source sees it: receive (messages in flight until deleted or made visible
+    again), delete in batches, make visible again."""
+
+    def __init__(self, count: int) -> None:
+        self.visible = [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"} for n in range(count)]
+        self.in_flight: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        taken, self.visible = (
+            self.visible[: request["MaxNumberOfMessages"]],
+            self.visible[request["MaxNumberOfMessages"] :],
+        )
+        self.in_flight.update({message["ReceiptHandle"]: message for message in taken})
+        return {"Messages": taken}
+
+    def delete_message_batch(self, **request: Any) -> None:
+        for entry in request["Entries"]:
+            self.deleted.append(self.in_flight.pop(entry["ReceiptHandle"])["MessageId"])
+
+    def change_message_visibility(self, **request: Any) -> None:
+        assert request["VisibilityTimeout"] == 0
+        self.visible.append(self.in_flight.pop(request["ReceiptHandle"]))
+
+
+def container(connection: Connection, *, fail_first: bool) -> None:
+    """A simulated container: the first batch's handler raises (when told), every later batch succeeds."""
+    failing = fail_first
+    while (received := connection.recv()) is not None:
+        failed = [message["MessageId"] for message in received] if failing else []
+        invocation = asdict(Invocation("worker", calls=[("cloudtrail", "ListTrails")], records=len(received)))
+        connection.send({"failed": failed, "error": "RuntimeError: boom" if failing else "", "invocation": invocation})
+        failing = False
+
+
+def test_the_event_source_hands_out_every_message_and_survives_a_failed_handler_and_a_lost_container() -> None:
+    queue = Queue(23)
+    failing, failing_end = Pipe()
+    lost, lost_end = Pipe()
+    worker = threading.Thread(target=container, args=(failing_end,), kwargs={"fail_first": True})
+    worker.start()
+    lost_end.close()  # this container's process has ended before its first batch
+
+    invocations, seconds, errors = drain_queue(queue, "https://sqs.example/queue", 5, [lost, failing])
+    failing.send(None)
+    worker.join()
+
+    assert sorted(queue.deleted, key=lambda name: int(name[1:])) == [f"m{n}" for n in range(23)]
+    assert not queue.in_flight
+    assert not queue.visible
+    assert len(errors) == 2
+    assert errors[0].startswith("a container ended: ")  # handed a batch, which went back to the queue
+    assert errors[1] == "RuntimeError: boom"
+    assert sum(invocation.records for invocation in invocations) == 23 + 5  # the failed batch, then again
+    assert all(invocation.calls == [("cloudtrail", "ListTrails")] for invocation in invocations)
+    assert seconds > 0
