@@ -142,9 +142,11 @@ def test_the_event_source_hands_out_every_message_and_survives_a_failed_handler_
     worker.start()
     lost_end.close()  # this container's process has ended before its first batch
 
-    invocations, seconds, errors = drain_queue(queue, "https://sqs.example/queue", 5, [lost, failing])
-    failing.send(None)
-    worker.join()
+    try:
+        invocations, seconds, errors = drain_queue(queue, "https://sqs.example/queue", 5, [lost, failing])
+    finally:
+        failing.send(None)
+        worker.join(timeout=10)
 
     assert sorted(queue.deleted, key=lambda name: int(name[1:])) == [f"m{n}" for n in range(23)]
     assert not queue.in_flight
