@@ -402,9 +402,10 @@ def container_main(description: str, latency: float, connection: Connection) -> 
 
 def simulated_workers(configured: int) -> int:
     """How many containers this machine simulates at once by default: SweepWorkers, but no more than
-    CONTAINERS_PER_CORE per core. Each container keeps about a tenth of a core busy with its own CPU and as much
-    again in the simulator and the event source; past that, the containers wait for a core rather than for AWS,
-    and the sweep measures the machine instead of TrailGuard (`--workers` sets any number)."""
+    CONTAINERS_PER_CORE per core. Each container keeps about a tenth of a core busy with its own CPU, and the
+    simulator, its HTTP server and the event source add to that; past two per core, the containers wait for a
+    core rather than for AWS, and the sweep measures the machine instead of TrailGuard (`--workers` sets any
+    number)."""
     return max(1, min(configured, CONTAINERS_PER_CORE * (os.cpu_count() or 1)))
 
 
@@ -427,14 +428,16 @@ def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = Non
     batch = min(source.batch_size, 10)
     context = multiprocessing.get_context("spawn")
     containers: list[tuple[Any, Connection]] = []
-    for _ in range(concurrency):
-        ours, theirs = context.Pipe()
-        process = context.Process(target=container_main, args=(json.dumps(org.describe()), meter.latency, theirs))
-        process.start()
-        containers.append((process, ours))
     try:
+        for _ in range(concurrency):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=container_main, args=(json.dumps(org.describe()), meter.latency, theirs))
+            process.start()
+            theirs.close()  # the container's end is the container's alone: its end of life reads here as EOF
+            containers.append((process, ours))
         for process, connection in containers:  # every container started cold before the clock starts
-            if not connection.poll(120) or connection.recv() != "ready":
+            if not _started(connection):
+                process.join(timeout=5)
                 raise RuntimeError(f"a simulated worker container did not start (exit code {process.exitcode})")
         connections = [connection for _, connection in containers]
         invocations, workers_seconds, errors = drain_queue(sqs, org.sweep_queue_url, batch, connections)
@@ -445,11 +448,21 @@ def run_sweep(stack: Any, org: ScaleOrg, meter: Meter, workers: int | None = Non
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
+                process.join()
+            connection.close()
     latest = inventory.recent_sweeps(1)
     expected, reported = (latest[0].expected, latest[0].reported) if latest else (0, 0)
     return Sweep(
         planned, invocations, workers_seconds, errors, concurrency, configured, org.latest_summary(), expected, reported
     )
+
+
+def _started(connection: Connection) -> bool:
+    """Whether the container said it is ready within two minutes (False: it ended or said nothing)."""
+    try:
+        return bool(connection.poll(120)) and connection.recv() == "ready"
+    except (EOFError, OSError):
+        return False
 
 
 def drain_queue(
@@ -479,6 +492,8 @@ def drain_queue(
                 continue
             busy[connection] = received
         if not busy:
+            if not idle:  # every container has ended: what the queue still holds is left, and said so
+                errors.append("every container has ended; the sweep queue was not drained")
             break
         for ready in wait(list(busy)):
             connection = cast(Connection, ready)
@@ -715,13 +730,16 @@ def verdicts(sizes: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     sweep = top["sweep"]
     efficiency, estimate = sweep["efficiency"], sweep["estimate_efficiency"]
     workers = sweep["workers"]
+    # A sweep that lost a container or an account did less work in less time: its ratio judges nothing.
+    whole = not workers["container_errors"]["count"] and sweep["accounts_reported"] == sweep["accounts_expected"]
     verdict(
         "sweep_efficiency",
         f"sweep efficiency at least {EFFICIENCY_FLOOR}",
         efficiency,
-        None if efficiency is None else efficiency >= EFFICIENCY_FLOOR,
+        None if efficiency is None or not whole else efficiency >= EFFICIENCY_FLOOR,
         f"{workers['concurrency']} worker containers at once (SweepWorkers {workers['sweep_workers']})"
-        + ("" if estimate is None else f"; with a core per container (ideal + CPU): {estimate:.2f}"),
+        + ("" if estimate is None else f"; with a core per container (ideal + CPU): {estimate:.2f}")
+        + ("" if whole else "; not judged: the sweep lost a container or an account"),
     )
     return found
 

@@ -134,8 +134,8 @@ class Resolver:
     strict: bool = True
 
     def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [self.resolve(item) for item in node]
+        if isinstance(node, list):  # an item that resolves to AWS::NoValue is removed, as CloudFormation does
+            return [resolved for item in node if (resolved := self.resolve(item)) is not None]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -302,7 +302,7 @@ def resolved_statements(template: Mapping[str, Any], statements: Any, values: Ma
     statements whose condition is false (`AWS::NoValue`) dropped; intrinsics left unresolved stay in place."""
     resolved = resolver(template, values, strict=False).resolve(statements)
     listed = resolved if isinstance(resolved, list) else [resolved]
-    return [statement for statement in listed if statement != NO_VALUE]
+    return [statement for statement in listed if statement is not None and statement != NO_VALUE]
 
 
 def resolver(template: Mapping[str, Any], values: Mapping[str, Any] | None = None, *, strict: bool = True) -> Resolver:

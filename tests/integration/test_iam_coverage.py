@@ -7,6 +7,7 @@ member template's remediation role.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections import defaultdict
@@ -79,24 +80,41 @@ def template_grants(parameters: dict[str, str]) -> dict[str, set[str]]:
     return grants
 
 
+def assumable(parameters: dict[str, str]) -> dict[str, list[str]]:
+    """The role ARNs (patterns) each function may assume, as deployed with `parameters`."""
+    template = load_template()
+    found: dict[str, list[str]] = defaultdict(list)
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for statement in resolved_statements(template, resource["Properties"]["Policies"][0]["Statement"], parameters):
+            if statement.get("Effect") == "Allow" and statement["Action"] == "sts:AssumeRole":
+                resources = statement["Resource"]
+                found[logical_id].extend([resources] if isinstance(resources, str) else resources)
+    return found
+
+
 class Recorder:
     def __init__(self) -> None:
         self.used: dict[str, set[str]] = defaultdict(set)
+        self.assumed: dict[str, set[str]] = defaultdict(set)  # function -> the role ARNs it assumed
         self.function: str | None = None
 
-    def record(self, client: Any, operation: str) -> None:
+    def record(self, client: Any, operation: str, params: dict[str, Any]) -> None:
         if self.function is None:
             return
         credentials = client._request_signer._credentials
         own = credentials is not None and credentials.access_key == os.environ.get("AWS_ACCESS_KEY_ID")
         who = self.function if own else "RemediationRole"
         self.used[who].add(action(client.meta.service_model.service_name, operation))
+        if operation == "AssumeRole":
+            self.assumed[who].add(params["RoleArn"])
 
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     recorder = Recorder()
-    with intercepting(lambda client, operation, params: recorder.record(client, operation), watch=True):
+    with intercepting(recorder.record, watch=True):
         yield recorder
 
 
@@ -228,3 +246,9 @@ def test_every_call_is_granted_and_every_grant_is_used(
     for who, actions in grants.items():
         unused = actions - recorder.used[who] - USED_OUTSIDE_THE_CODE.get(who, set()) - USED_OUTSIDE_THE_CODE["*"]
         assert not unused, f"{who} is granted {sorted(unused)} that no code path uses"
+    # Each role assumed, by its ARN: within what the function may assume (the planner: the management account).
+    patterns = assumable(stack.org.parameters())
+    assert recorder.assumed["SweepFunction"] == {f"arn:aws:iam::{MANAGEMENT}:role/TrailGuardRemediation"}
+    for who, roles in recorder.assumed.items():
+        for role in roles:
+            assert any(fnmatch.fnmatchcase(role, pattern) for pattern in patterns[who]), f"{who} assumes {role}"

@@ -317,6 +317,7 @@ STACK_RESOURCES = {
     "SweepQueue.Arn": f"arn:aws:sqs:{REGION}:{CENTRAL}:trailguard-SweepQueue-1A2B3C",
     "CentralKeyArn": f"arn:aws:kms:{REGION}:{CENTRAL}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "LogBucketName": PLACEHOLDERS["LOG_BUCKET_NAME"],
+    "ManagementAccountId": "111111111111",
     **CENTRAL_VALUES,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -42,7 +43,14 @@ def size(accounts: int, *, efficiency: float, memory: float, calls: int = 20, po
     return {
         "sweep": {
             "planner": {"seconds": 5.0},
-            "workers": {"longest": {"seconds": 40.0}, "concurrency": 4, "sweep_workers": 10},
+            "workers": {
+                "longest": {"seconds": 40.0},
+                "concurrency": 4,
+                "sweep_workers": 10,
+                "container_errors": {"count": 0, "first": []},
+            },
+            "accounts_expected": accounts,
+            "accounts_reported": accounts,
             "efficiency": efficiency,
             "estimate_efficiency": 0.9,
         },
@@ -79,6 +87,18 @@ def test_a_target_missed_is_said_so_and_one_size_cannot_judge_flatness() -> None
     assert alone["memory_flat"]["verdict"] == "not measured"
     assert alone["event_calls"]["verdict"] == "not met"  # under 100, not 100
     assert alone["policy_seconds"]["verdict"] == "not met"
+
+
+def test_a_sweep_that_lost_a_container_or_an_account_is_not_judged() -> None:
+    lost = size(1000, efficiency=0.95, memory=100.0)
+    lost["sweep"]["workers"]["container_errors"] = {"count": 1, "first": ["a container ended: EOFError"]}
+    short = size(1000, efficiency=0.95, memory=100.0)
+    short["sweep"]["accounts_reported"] = 999
+
+    for figures in (lost, short):
+        found = verdicts({1000: figures})["sweep_efficiency"]
+        assert found["verdict"] == "not measured"
+        assert "not judged" in found["note"]
 
 
 def test_the_results_file_keeps_its_other_sections(tmp_path: Path) -> None:
@@ -157,3 +177,41 @@ def test_the_event_source_hands_out_every_message_and_survives_a_failed_handler_
     assert sum(invocation.records for invocation in invocations) == 23 + 5  # the failed batch, then again
     assert all(invocation.calls == [("cloudtrail", "ListTrails")] for invocation in invocations)
     assert seconds > 0
+
+
+def dies_with_its_batch(connection: Connection) -> None:
+    """A container whose process ends in the middle of its first invocation."""
+    connection.recv()
+    connection.close()
+
+
+def test_a_container_that_ends_mid_batch_loses_no_message_and_the_last_one_lost_is_said() -> None:
+    queue = Queue(12)
+    one, one_end = Pipe()
+    other, other_end = Pipe()
+    first = threading.Thread(target=dies_with_its_batch, args=(one_end,))
+    second = threading.Thread(target=container, args=(other_end,), kwargs={"fail_first": False})
+    first.start()
+    second.start()
+    try:
+        invocations, _, errors = drain_queue(queue, "https://sqs.example/queue", 5, [one, other])
+    finally:
+        with contextlib.suppress(OSError):
+            other.send(None)
+        first.join(timeout=10)
+        second.join(timeout=10)
+
+    assert sorted(queue.deleted, key=lambda name: int(name[1:])) == [f"m{n}" for n in range(12)]
+    assert errors == ["a container ended: EOFError"]
+    assert sum(invocation.records for invocation in invocations) == 12
+
+    alone, alone_end = Pipe()
+    lone = threading.Thread(target=dies_with_its_batch, args=(alone_end,))
+    lone.start()
+    left = Queue(7)
+    invocations, _, errors = drain_queue(left, "https://sqs.example/queue", 5, [alone])
+    lone.join(timeout=10)
+
+    assert invocations == []
+    assert errors == ["a container ended: EOFError", "every container has ended; the sweep queue was not drained"]
+    assert len(left.visible) == 7  # nothing deleted, nothing lost: back in the queue

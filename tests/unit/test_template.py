@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from harness.template import REPO_ROOT, function_properties, functions, load_template, resolver, statement_branches
+from harness.template import (
+    REPO_ROOT,
+    function_properties,
+    functions,
+    load_template,
+    resolved_statements,
+    resolver,
+    statement_branches,
+)
 from trailguard.settings import Settings
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
@@ -362,21 +370,31 @@ def test_bucket_function_permissions_never_delete_the_bucket_policy() -> None:
     assert_tables_only(granted, inventory=("GetItem",))
 
 
+def planner_roles(statements: list[Any]) -> list[str]:
+    return sorted(
+        resource for s in statements if s["Action"] == "sts:AssumeRole" for resource in as_list(s["Resource"])
+    )
+
+
 def test_sweep_planner_permissions_read_the_organization_and_send_work_only_to_its_queue() -> None:
     granted = actions_on("SweepFunction")
 
     assert granted.pop("sqs:SendMessage") == [{"Fn::GetAtt": ["SweepQueue", "Arn"]}]
     assert granted.pop("organizations:ListAccounts") == ["*"]
     assert granted.pop("ec2:DescribeRegions") == ["*"]
-    # Into the management account alone (its organization trails), and only when the stack knows it.
-    management = {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:role/${RemediationRoleName}"}
-    assert granted.pop("sts:AssumeRole") == [management]
-    (conditional,) = [s for s in RESOURCES["SweepFunction"]["Properties"]["Policies"][0]["Statement"] if "Fn::If" in s]
-    assert conditional["Fn::If"][0] == "HasManagementAccount"
-    assert conditional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
-    assert TEMPLATE["Conditions"]["HasManagementAccount"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "ManagementAccountId"}, ""]}]
-    }
+    # Into the key's account (the key and the bucket) and the management account (its organization trails)
+    # alone, the latter only when the stack knows it.
+    granted.pop("sts:AssumeRole")
+    statements = RESOURCES["SweepFunction"]["Properties"]["Policies"][0]["Statement"]
+    key = "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    values = {"CentralKeyArn": key, "ManagementAccountId": "111111111111"}
+    assert planner_roles(resolved_statements(TEMPLATE, statements, values)) == [
+        "arn:aws:iam::111111111111:role/TrailGuardRemediation",
+        "arn:aws:iam::333333333333:role/TrailGuardRemediation",
+    ]
+    unknown = resolved_statements(TEMPLATE, statements, {**values, "ManagementAccountId": ""})
+    assert planner_roles(unknown) == ["arn:aws:iam::333333333333:role/TrailGuardRemediation"]
+    assert all(isinstance(statement, dict) for statement in unknown)  # the conditional one is gone, not None
     # It judges the key and the bucket (once per sweep) but changes no trail: the workers do.
     assert not any(action.startswith("cloudtrail:") for action in granted)
     assert {action for action in granted if action.startswith("kms:") and granted[action] == [{"Ref": "CentralKeyArn"}]}
