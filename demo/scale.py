@@ -468,10 +468,13 @@ def _started(connection: Connection) -> bool:
 def drain_queue(
     sqs: Any, queue_url: str, batch: int, connections: list[Connection]
 ) -> tuple[list[Invocation], float, list[str]]:
-    """The event source: while the queue holds messages, a batch to each idle container; a batch's messages
-    deleted once its invocation succeeded, and those it failed made visible again at once (SQS would after the
-    visibility timeout). Ends when the queue is empty and no container holds a batch. Returns the invocations,
-    the wall time from the first batch to the last one's end, and the containers' failures."""
+    """The event source: while the queue holds messages, a batch to each idle container; after each
+    invocation, `harness.stack.settle` deletes the batch's messages and makes those it failed visible again at
+    once (SQS would after the visibility timeout). Ends when the queue is empty and no container holds a batch.
+    Returns the invocations, the wall time from the first batch to the last one's end, and the containers'
+    failures."""
+    from harness.stack import settle
+
     idle, busy = list(connections), {}
     invocations: list[Invocation] = []
     errors: list[str] = []
@@ -488,7 +491,7 @@ def drain_queue(
                 connection.send(received)
             except OSError as lost:  # the container's process has ended: the batch goes back, the container too
                 errors.append(f"a container ended: {type(lost).__name__}")
-                _settle_batch(sqs, queue_url, received, {message["MessageId"] for message in received})
+                settle(sqs, queue_url, received, {message["MessageId"] for message in received})
                 continue
             busy[connection] = received
         if not busy:
@@ -509,24 +512,8 @@ def drain_queue(
                 invocations.append(Invocation.restored(answer["invocation"]))
             if answer["error"]:
                 errors.append(answer["error"])
-            _settle_batch(sqs, queue_url, received, set(answer["failed"]))
+            settle(sqs, queue_url, received, set(answer["failed"]))
     return invocations, time.perf_counter() - start, errors
-
-
-def _settle_batch(sqs: Any, queue_url: str, received: list[dict[str, Any]], failed: set[str]) -> None:
-    """What the event source does after an invocation: the batch's messages deleted, those it failed made
-    visible again."""
-    done = [message for message in received if message["MessageId"] not in failed]
-    if done:
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(done)],
-        )
-    for message in received:
-        if message["MessageId"] in failed:
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
 
 
 def run_event(stack: Any, org: ScaleOrg, meter: Meter, name: str, kind: str) -> Invocation:

@@ -300,9 +300,8 @@ def statement_branches(statements: Any) -> list[dict[str, Any]]:
 def resolved_statements(template: Mapping[str, Any], statements: Any, values: Mapping[str, Any]) -> list[Any]:
     """A policy's statements as CloudFormation deploys them with these parameter values: conditions decided,
     statements whose condition is false (`AWS::NoValue`) dropped; intrinsics left unresolved stay in place."""
-    resolved = resolver(template, values, strict=False).resolve(statements)
-    listed = resolved if isinstance(resolved, list) else [resolved]
-    return [statement for statement in listed if statement is not None and statement != NO_VALUE]
+    resolved = resolver(template, values, strict=False).resolve(statements)  # AWS::NoValue resolves to None
+    return [statement for statement in (resolved if isinstance(resolved, list) else [resolved]) if statement]
 
 
 def resolver(template: Mapping[str, Any], values: Mapping[str, Any] | None = None, *, strict: bool = True) -> Resolver:

@@ -60,20 +60,21 @@ def granted(statements: list[dict[str, Any]]) -> set[str]:
     return names
 
 
+def function_statements(parameters: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each function's policy statements as deployed with `parameters` (conditions decided)."""
+    template = load_template()
+    return {
+        logical_id: resolved_statements(template, resource["Properties"]["Policies"][0]["Statement"], parameters)
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
 def template_grants(parameters: dict[str, str]) -> dict[str, set[str]]:
     """What each function (and the member's remediation role) is granted, as deployed with `parameters`."""
     from pathlib import Path
 
-    template = load_template()
-    functions = {
-        logical_id: resource["Properties"]["Policies"][0]["Statement"]
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function"
-    }
-    grants = {
-        logical_id: granted(resolved_statements(template, statements, parameters))
-        for logical_id, statements in functions.items()
-    }
+    grants = {logical_id: granted(statements) for logical_id, statements in function_statements(parameters).items()}
     member = load_template(Path(__file__).resolve().parents[2] / "templates" / "member.yaml")
     role = member["Resources"]["RemediationRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     grants["RemediationRole"] = granted(role)
@@ -82,12 +83,9 @@ def template_grants(parameters: dict[str, str]) -> dict[str, set[str]]:
 
 def assumable(parameters: dict[str, str]) -> dict[str, list[str]]:
     """The role ARNs (patterns) each function may assume, as deployed with `parameters`."""
-    template = load_template()
     found: dict[str, list[str]] = defaultdict(list)
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for statement in resolved_statements(template, resource["Properties"]["Policies"][0]["Statement"], parameters):
+    for logical_id, statements in function_statements(parameters).items():
+        for statement in statements:
             if statement.get("Effect") == "Allow" and statement["Action"] == "sts:AssumeRole":
                 resources = statement["Resource"]
                 found[logical_id].extend([resources] if isinstance(resources, str) else resources)

@@ -120,7 +120,7 @@ def test_the_machine_simulates_at_most_two_containers_per_core_unless_told(monke
 
 class Queue:
     """The sweep queue as the event source sees it: receive (messages in flight until deleted or made visible
-    again), delete in batches, make visible again."""
+    again), delete, make visible again."""
 
     def __init__(self, count: int) -> None:
         self.visible = [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"} for n in range(count)]
@@ -135,9 +135,8 @@ class Queue:
         self.in_flight.update({message["ReceiptHandle"]: message for message in taken})
         return {"Messages": taken}
 
-    def delete_message_batch(self, **request: Any) -> None:
-        for entry in request["Entries"]:
-            self.deleted.append(self.in_flight.pop(entry["ReceiptHandle"])["MessageId"])
+    def delete_message(self, **request: Any) -> None:
+        self.deleted.append(self.in_flight.pop(request["ReceiptHandle"])["MessageId"])
 
     def change_message_visibility(self, **request: Any) -> None:
         assert request["VisibilityTimeout"] == 0
